@@ -1,0 +1,55 @@
+# orphand — run `make help` for the list of targets.
+
+GO       ?= go
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+LDFLAGS  := -s -w -X github.com/orphand/orphand/internal/version.Version=$(VERSION)
+BIN      := bin
+PKGS     := ./...
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this list of targets.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: deps
+deps: ## Install linters and the Debian packages the tests use (needs root for apt).
+	./scripts/deps.sh
+
+.PHONY: build
+build: ## Build the binaries into ./bin.
+	@mkdir -p $(BIN)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+.PHONY: fmt
+fmt: ## Format the code (gofumpt via golangci-lint).
+	golangci-lint fmt ./...
+
+.PHONY: lint
+lint: ## gofmt check, go vet, staticcheck, golangci-lint, go mod tidy check.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	staticcheck $(PKGS)
+	golangci-lint run $(PKGS)
+	$(GO) mod tidy -diff
+
+.PHONY: test
+test: ## Run every test with the race detector (as root, all of them run).
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target briefly (FUZZTIME=10s by default).
+	./scripts/fuzz.sh $(or $(FUZZTIME),10s)
+
+.PHONY: bench
+bench: deps ## Run the benchmarks (side-by-side comparisons); see docs/BENCHMARKS.md.
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m $(PKGS)
+
+.PHONY: ci
+ci: ## The whole suite on a fresh machine: deps, lint, fuzz briefly, all tests in strict mode.
+	./scripts/deps.sh
+	$(MAKE) lint
+	ORPHAND_TEST_STRICT=1 $(MAKE) test
+	$(MAKE) fuzz FUZZTIME=5s

@@ -1,0 +1,41 @@
+//go:build !linux
+
+package proctree
+
+import (
+	"context"
+	"fmt"
+	"syscall"
+)
+
+// Identity names one process: its pid and start time.
+type Identity struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+}
+
+func (id Identity) String() string { return fmt.Sprintf("%d@%d", id.Pid, id.StartTime) }
+
+// Process is a process held by a pidfd (Linux only).
+type Process struct{ id Identity }
+
+// Open is not supported on this system.
+func Open(int) (*Process, error) { return nil, ErrUnsupported }
+
+// OpenIdentity is not supported on this system.
+func OpenIdentity(Identity) (*Process, error) { return nil, ErrUnsupported }
+
+// FromPidfd is not supported on this system.
+func FromPidfd(int) (*Process, error) { return nil, ErrUnsupported }
+
+// ReadStat is not supported on this system.
+func ReadStat(int) (Stat, error) { return Stat{}, ErrUnsupported }
+
+func (p *Process) Pid() int                           { return p.id.Pid }
+func (p *Process) Identity() Identity                 { return p.id }
+func (p *Process) Signal(syscall.Signal) error        { return ErrUnsupported }
+func (p *Process) Exited() bool                       { return false }
+func (p *Process) Wait(context.Context) error         { return ErrUnsupported }
+func (p *Process) Done() <-chan struct{}              { return nil }
+func (p *Process) Close() error                       { return nil }
+func (p *Process) WithPidfd(func(fd int) error) error { return ErrUnsupported }

@@ -1,0 +1,186 @@
+package ipc
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Protocol constants.
+const (
+	// Version is the protocol version this package speaks.
+	Version = 1
+	// MaxLine is the longest request or response line, newline included.
+	MaxLine = 64 << 10
+	// DefaultSocket is where the agent listens unless configured otherwise.
+	DefaultSocket = "/run/orphand/orphand.sock"
+	// SocketEnv overrides DefaultSocket for clients.
+	SocketEnv = "ORPHAND_SOCKET"
+)
+
+// Operations.
+const (
+	OpHello     = "hello"
+	OpRegister  = "register"
+	OpWatch     = "watch"
+	OpAttach    = "attach"
+	OpList      = "list"
+	OpShow      = "show"
+	OpKill      = "kill"
+	OpRelease   = "release"
+	OpSubscribe = "subscribe"
+	OpStatus    = "status"
+)
+
+// Triggers of a group (Request.On, Group.On).
+const (
+	OnExit       = "exit"       // the spawner's exit (default)
+	OnDisconnect = "disconnect" // the registering connection closing
+)
+
+// Group kinds.
+const (
+	KindSubtree = "subtree" // the spawner and every descendant
+	KindWatch   = "watch"   // a watched pid and explicit targets
+)
+
+// Group states.
+const (
+	StateActive   = "active"
+	StateKilling  = "killing"
+	StateDead     = "dead"
+	StateReleased = "released"
+)
+
+// Event names streamed after a subscribe.
+const (
+	EventRegistered    = "registered"
+	EventSpawnerExited = "spawner_exited"
+	EventKilling       = "killing"
+	EventKilled        = "killed"
+	EventReleased      = "released"
+)
+
+// Error codes.
+const (
+	CodeBadRequest       = "bad_request"
+	CodeUnknownOp        = "unknown_op"
+	CodeTooLarge         = "too_large"
+	CodePermissionDenied = "permission_denied"
+	CodeNotFound         = "not_found"
+	CodeNoSuchProcess    = "no_such_process"
+	CodeLimitExceeded    = "limit_exceeded"
+	CodeUnsupported      = "unsupported"
+	CodeInternal         = "internal"
+)
+
+// Request is one request line. Which fields matter depends on Op; the rest
+// are ignored.
+type Request struct {
+	Op string          `json:"op"`
+	ID json.RawMessage `json:"id,omitempty"` // any JSON value, echoed verbatim
+
+	Version int    `json:"version,omitempty"` // hello
+	Pid     int    `json:"pid,omitempty"`     // register (default: the caller), watch, attach
+	Name    string `json:"name,omitempty"`    // register, watch
+	// GraceMS is the time between the polite signal and SIGKILL; nil means
+	// the agent's default, 0 means SIGKILL at once.
+	GraceMS *int64 `json:"grace_ms,omitempty"`     // register, watch, kill
+	Signal  string `json:"signal,omitempty"`       // register, watch: "SIGTERM", "TERM" or "15"
+	On      string `json:"on,omitempty"`           // register: OnExit or OnDisconnect
+	Kill    []int  `json:"kill,omitempty"`         // watch: target pids
+	Group   string `json:"group,omitempty"`        // attach, show, kill, release, subscribe
+	Parent  string `json:"parent,omitempty"`       // register: explicit parent group (optional)
+	Members bool   `json:"with_members,omitempty"` // list: include member pids
+}
+
+// Response is one response line. On success OK is true and the fields of
+// the op are set; on failure Error is set.
+type Response struct {
+	ID    json.RawMessage `json:"id,omitempty"`
+	OK    bool            `json:"ok"`
+	Error *Error          `json:"error,omitempty"`
+
+	// hello
+	Version  int      `json:"version,omitempty"`
+	Agent    string   `json:"agent,omitempty"`
+	Backend  string   `json:"backend,omitempty"`
+	Features []string `json:"features,omitempty"`
+
+	Group   *Group  `json:"group,omitempty"`   // register, watch, show
+	Members []int   `json:"members,omitempty"` // show: pids in the group
+	Groups  []Group `json:"groups,omitempty"`  // list
+	Killed  *int    `json:"killed,omitempty"`  // kill
+	Status  *Status `json:"status,omitempty"`  // status
+}
+
+// Error is a failed request's reason.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// Limit names the limit exceeded, for CodeLimitExceeded.
+	Limit string `json:"limit,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Limit != "" {
+		return e.Code + ": " + e.Message + " (limit " + e.Limit + ")"
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Process names a process by pid and start time (clock ticks after boot,
+// field 22 of /proc/<pid>/stat), which together never name two processes.
+type Process struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time,omitempty"`
+}
+
+// Group describes a group.
+type Group struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Kind     string    `json:"kind"` // KindSubtree or KindWatch
+	OwnerUID uint32    `json:"owner_uid"`
+	Spawner  Process   `json:"spawner"`
+	State    string    `json:"state"`
+	Backend  string    `json:"backend"`
+	Cgroup   string    `json:"cgroup,omitempty"` // path relative to the cgroup2 mount
+	Unit     string    `json:"unit,omitempty"`   // systemd scope
+	Members  int       `json:"members"`          // count of live members
+	Created  time.Time `json:"created"`
+
+	On      string    `json:"on,omitempty"`      // OnExit or OnDisconnect
+	Parent  string    `json:"parent,omitempty"`  // enclosing group, when nested
+	Signal  string    `json:"signal,omitempty"`  // polite signal, e.g. "SIGTERM"
+	GraceMS int64     `json:"grace_ms"`          // grace before SIGKILL
+	Targets []Process `json:"targets,omitempty"` // watch groups: the processes to kill
+	Ended   time.Time `json:"ended,omitzero"`    // when it became dead or released
+	Killed  int       `json:"killed,omitempty"`  // processes killed, once dead
+}
+
+// Event is one line of a subscription stream.
+type Event struct {
+	Event  string    `json:"event"`
+	Group  string    `json:"group"`
+	Time   time.Time `json:"time"`
+	Pid    int       `json:"pid,omitempty"`    // spawner_exited: the spawner
+	Killed *int      `json:"killed,omitempty"` // killed: how many
+	Millis *float64  `json:"ms,omitempty"`     // killed: trigger (or request) to empty
+}
+
+// Status is the agent's health report.
+type Status struct {
+	Version     string         `json:"version"`
+	Pid         int            `json:"pid"`
+	Backend     string         `json:"backend"`
+	Features    []string       `json:"features"`         // e.g. "cgroup.kill", "pidfd", "SO_PEERPIDFD"
+	Cgroup      map[string]any `json:"cgroup,omitempty"` // backend probe results (cgroup.Features)
+	Groups      map[string]int `json:"groups"`           // count by state
+	Connections int            `json:"connections"`      // open client connections
+	Subscribers int            `json:"subscribers"`
+	Uptime      float64        `json:"uptime_s"`
+	Started     time.Time      `json:"started"`
+	// Unrecorded lists groups found under the backend's root with no
+	// record (see docs on restarts).
+	Unrecorded []string `json:"unrecorded,omitempty"`
+}

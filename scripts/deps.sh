@@ -4,7 +4,7 @@
 # benchmarks drive for real. Idempotent; quiet when all is present.
 set -eu
 
-STATICCHECK_VERSION=2026.2.2
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2
 GOLANGCI_LINT_VERSION=v2.15.0
 
 export PATH="$(go env GOPATH)/bin:$PATH"

@@ -166,6 +166,11 @@ type Event struct {
 	Pid    int       `json:"pid,omitempty"`    // spawner_exited: the spawner
 	Killed *int      `json:"killed,omitempty"` // killed: how many
 	Millis *float64  `json:"ms,omitempty"`     // killed: trigger (or request) to empty
+
+	// Reason says what triggered a killing event: "spawner_exited",
+	// "disconnect" (on=disconnect), "request" (a kill op) or "parent" (an
+	// enclosing group is being killed).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Status is the agent's health report.

@@ -92,8 +92,10 @@ type KillResult struct {
 	// Duration runs from the call to the group being empty.
 	Duration time.Duration
 	// Method names the mechanism that emptied the group: "signal" (the
-	// polite signal was enough), "cgroup.kill", "freeze+sigkill" or
-	// "pidfd" (the proc backend).
+	// polite signal was enough), "cgroup.kill", "freeze+sigkill" (the
+	// fallback), "sigkill" (the fallback without a freezer, kernels before
+	// 5.2) or "pidfd" (the proc backend). It is empty when the group was
+	// already empty.
 	Method string
 }
 

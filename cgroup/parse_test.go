@@ -1,0 +1,175 @@
+package cgroup_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/orphand/orphand/cgroup"
+)
+
+const hybridMountinfo = `22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/root rw
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+`
+
+func TestFindMount(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		want     cgroup.Mount
+	}{
+		{"hybrid", hybridMountinfo, cgroup.Mount{Path: "/sys/fs/cgroup/unified", Root: "/", Layout: cgroup.LayoutHybrid}},
+		{
+			"unified", "25 1 0:22 / /sys/fs/cgroup rw,nosuid shared:4 - cgroup2 cgroup2 rw,nsdelegate\n",
+			cgroup.Mount{Path: "/sys/fs/cgroup", Root: "/", Layout: cgroup.LayoutUnified},
+		},
+		{
+			"none", "22 1 259:1 / / rw - ext4 /dev/root rw\n32 31 0:29 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n",
+			cgroup.Mount{Layout: cgroup.LayoutNone},
+		},
+		{
+			"escaped path", `25 1 0:22 / /mnt/my\040cgroup rw - cgroup2 cgroup2 rw` + "\n",
+			cgroup.Mount{Path: "/mnt/my cgroup", Root: "/", Layout: cgroup.LayoutUnified},
+		},
+		{
+			"subtree mount first, whole later", "25 1 0:22 /sub /a rw - cgroup2 none rw\n26 1 0:22 / /b rw - cgroup2 none rw\n",
+			cgroup.Mount{Path: "/b", Root: "/", Layout: cgroup.LayoutUnified},
+		},
+		{
+			"only a subtree", "25 1 0:22 /sub /a rw - cgroup2 none rw\n",
+			cgroup.Mount{Path: "/a", Root: "/sub", Layout: cgroup.LayoutUnified},
+		},
+		{
+			"overmounted", "25 1 0:22 / /a rw - cgroup2 none rw\n26 1 0:5 / /a rw - tmpfs none rw\n",
+			cgroup.Mount{Layout: cgroup.LayoutNone},
+		},
+		{
+			"optional fields", "25 1 0:22 / /c rw shared:9 master:2 - cgroup2 cgroup2 rw\n",
+			cgroup.Mount{Path: "/c", Root: "/", Layout: cgroup.LayoutUnified},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := cgroup.FindMount(strings.NewReader(tc.in))
+			if err != nil || got != tc.want {
+				t.Errorf("FindMount = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := cgroup.FindMount(strings.NewReader("1 2 3\n")); err == nil {
+		t.Error("FindMount accepted a malformed line")
+	}
+}
+
+func TestMountRel(t *testing.T) {
+	m := cgroup.Mount{Path: "/a", Root: "/sub"}
+	for in, want := range map[string]string{"/sub": "/", "/sub/x/y": "/x/y"} {
+		if got, err := m.Rel(in); err != nil || got != want {
+			t.Errorf("Rel(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"/", "/subx", "/other"} {
+		if got, err := m.Rel(bad); err == nil {
+			t.Errorf("Rel(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseProcCgroup(t *testing.T) {
+	got, err := cgroup.ParseProcCgroup(strings.NewReader("9:name=systemd:/\n4:memory:/x\n0::/system.slice/a b.service\n"))
+	if err != nil || got != "/system.slice/a b.service" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	if _, err := cgroup.ParseProcCgroup(strings.NewReader("4:memory:/x\n")); !errors.Is(err, cgroup.ErrNoUnified) {
+		t.Errorf("v1 only: err = %v, want ErrNoUnified", err)
+	}
+	if _, err := cgroup.ParseProcCgroup(strings.NewReader("0::/gone (deleted)\n")); !errors.Is(err, cgroup.ErrNotFound) {
+		t.Errorf("deleted: err = %v, want ErrNotFound", err)
+	}
+	if _, err := cgroup.ParseProcCgroup(strings.NewReader("0::relative\n")); err == nil {
+		t.Error("accepted a relative path")
+	}
+}
+
+func TestParseEvents(t *testing.T) {
+	for in, want := range map[string]cgroup.Events{
+		"populated 1\nfrozen 0\n":            {Populated: true},
+		"populated 0\nfrozen 1\n":            {Frozen: true},
+		"populated 1\n":                      {Populated: true},
+		"frozen 1\npopulated 1\nnew_key 7\n": {Populated: true, Frozen: true},
+	} {
+		if got, err := cgroup.ParseEvents(strings.NewReader(in)); err != nil || got != want {
+			t.Errorf("ParseEvents(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "frozen 1\n", "populated 2\n", "populated x\n"} {
+		if _, err := cgroup.ParseEvents(strings.NewReader(bad)); err == nil {
+			t.Errorf("ParseEvents(%q) accepted", bad)
+		}
+	}
+}
+
+func TestValidateID(t *testing.T) {
+	for _, ok := range []string{"a", "0", "abc-123", "0123456789ab", strings.Repeat("a", 64)} {
+		if err := cgroup.ValidateID(ok); err != nil {
+			t.Errorf("ValidateID(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", "A", "a/b", "../x", "/", ".", "a.b", "a_b", "a\x00", "é", strings.Repeat("a", 65), strings.Repeat("a", 4096)} {
+		if err := cgroup.ValidateID(bad); !errors.Is(err, cgroup.ErrInvalidID) {
+			t.Errorf("ValidateID(%q) = %v, want ErrInvalidID", bad, err)
+		}
+	}
+}
+
+func FuzzFindMount(f *testing.F) {
+	f.Add(hybridMountinfo)
+	f.Add(`25 1 0:22 /s\134x /a\040b rw shared:1 - cgroup2 cgroup2 rw` + "\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		m, err := cgroup.FindMount(strings.NewReader(in))
+		if err != nil {
+			return
+		}
+		if (m.Path == "") != (m.Layout == cgroup.LayoutNone) {
+			t.Fatalf("inconsistent mount %+v", m)
+		}
+	})
+}
+
+func FuzzParseProcCgroup(f *testing.F) {
+	f.Add("0::/a/b\n")
+	f.Add("1:name=systemd:/x\n0::/\n")
+	f.Add("0::/x (deleted)\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		p, err := cgroup.ParseProcCgroup(strings.NewReader(in))
+		if err == nil && !strings.HasPrefix(p, "/") {
+			t.Fatalf("path %q is not absolute", p)
+		}
+	})
+}
+
+func FuzzParseEvents(f *testing.F) {
+	f.Add("populated 1\nfrozen 0\n")
+	f.Add("populated 0\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		_, _ = cgroup.ParseEvents(strings.NewReader(in))
+	})
+}
+
+func FuzzSplitPath(f *testing.F) {
+	for _, s := range []string{"/", "/a/b", "/../x", "//", "/a\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		parts, err := cgroup.SplitPath(in)
+		if err != nil {
+			return
+		}
+		for _, p := range parts {
+			if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "/\x00") {
+				t.Fatalf("SplitPath(%q) let %q through", in, p)
+			}
+		}
+	})
+}

@@ -17,18 +17,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// groupPrefix starts the name of every cgroup this package creates, so a
-// later run can find groups whose owner died (see sweepStale).
-const groupPrefix = "orphand-nspawn-"
-
 // procGroup is a cgroup of our own holding a process tree we started (nspawn
 // and the container, or mmdebstrap), so that all of it can be ended with
 // cgroup.kill whatever state it is in. On hybrid hosts the tree is also put
 // in a group of the same name under the name=systemd v1 hierarchy, which
 // nspawn uses for the container's own tracking; that one is only removed.
 type procGroup struct {
-	v2 string // directory in the cgroup2 mount
-	v1 string // directory in the name=systemd hierarchy, or ""
+	v2    string // directory in the cgroup2 mount
+	v1    string // directory in the name=systemd hierarchy, or ""
+	guard *guard // ends the group if this program dies; nil for a found group
 }
 
 // hostCgroups finds the cgroup2 mount and the name=systemd v1 hierarchy.
@@ -50,8 +47,10 @@ func hostCgroups() (v2, v1 string, err error) {
 }
 
 // newProcGroup creates the group name; withV1 also creates it under the
-// name=systemd hierarchy when the host has one.
-func newProcGroup(name string, withV1 bool) (*procGroup, error) {
+// name=systemd hierarchy when the host has one. It starts the group's guard,
+// which also removes the directory remove ("" for none) should this program
+// die before destroy.
+func newProcGroup(name string, withV1 bool, remove string) (*procGroup, error) {
 	v2root, v1root, err := hostCgroups()
 	if err != nil {
 		return nil, err
@@ -66,6 +65,9 @@ func newProcGroup(name string, withV1 bool) (*procGroup, error) {
 			_ = os.Remove(g.v2)
 			return nil, fmt.Errorf("create cgroup %s: %w", g.v1, err)
 		}
+	}
+	if g.guard, err = startGuard(g, remove); err != nil {
+		return nil, errors.Join(err, g.destroy(teardownWait))
 	}
 	return g, nil
 }
@@ -168,6 +170,10 @@ func (g *procGroup) destroy(wait time.Duration) error {
 		if root != "" {
 			errs = append(errs, removeTree(ctx, root))
 		}
+	}
+	if g.guard != nil {
+		errs = append(errs, g.guard.release())
+		g.guard = nil
 	}
 	return errors.Join(errs...)
 }

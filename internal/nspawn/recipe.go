@@ -35,9 +35,11 @@ const recipeVersion = 1
 //	systemd systemd-sysv dbus  systemd as PID 1 and a system bus
 //	procps util-linux          ps, pgrep, kill, setpriv, unshare, nsenter
 //	perl                       perl with JSON::PP and IO::Socket::UNIX (example clients)
-//	python3-minimal            python3 (example clients)
+//	python3                    python3 with its standard library (json,
+//	                           socket) for example clients; python3-minimal
+//	                           alone has no json module
 //	rpm                        rpm, to query or install the .rpm package
-var Packages = []string{"dbus", "perl", "procps", "python3-minimal", "rpm", "systemd", "systemd-sysv", "util-linux"}
+var Packages = []string{"dbus", "perl", "procps", "python3", "rpm", "systemd", "systemd-sysv", "util-linux"}
 
 // Suite is the Debian release the container runs (systemd 252).
 const Suite = "bookworm"

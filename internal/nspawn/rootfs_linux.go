@@ -118,7 +118,7 @@ func mmdebstrap(ctx context.Context, rc recipe, dir string) error {
 	if err != nil {
 		return err
 	}
-	g, err := newProcGroup(id.group(), false)
+	g, err := newProcGroup(id.group(), false, "")
 	if err != nil {
 		return err
 	}
@@ -154,6 +154,9 @@ func checkRootfs(root string) error {
 	}
 	if m, _ := filepath.Glob(filepath.Join(root, "usr/share/perl/*/JSON/PP.pm")); len(m) == 0 {
 		errs = append(errs, errors.New("perl module JSON::PP is missing"))
+	}
+	if m, _ := filepath.Glob(filepath.Join(root, "usr/lib/python3*/json/__init__.py")); len(m) == 0 {
+		errs = append(errs, errors.New("python3 module json is missing"))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("built rootfs %s is incomplete: %w", root, errors.Join(errs...))

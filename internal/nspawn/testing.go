@@ -3,6 +3,7 @@ package nspawn
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +81,8 @@ func RunGoTest(t testing.TB, pkg, run string, opts Options) {
 		env[testutil.StrictEnv] = v
 	}
 	opts.Env = env
+	watch := &noTestsWatch{w: opts.Output}
+	opts.Output = watch
 	code, err := Run(t.Context(), opts)
 	if err != nil {
 		t.Fatalf("%s -test.run %q in systemd-nspawn: %v", pkg, run, err)
@@ -87,6 +90,33 @@ func RunGoTest(t testing.TB, pkg, run string, opts Options) {
 	if code != 0 {
 		t.Fatalf("%s -test.run %q failed inside systemd-nspawn: exit status %d (output above)", pkg, run, code)
 	}
+	if watch.noTests {
+		t.Fatalf("%s -test.run %q ran no test inside systemd-nspawn: the pattern matches nothing", pkg, run)
+	}
+}
+
+// noTestsWatch passes output on and notes the testing package's warning
+// that -test.run matched nothing, which still exits 0.
+type noTestsWatch struct {
+	w       io.Writer
+	line    []byte // the current, incomplete line
+	noTests bool
+}
+
+func (n *noTestsWatch) Write(p []byte) (int, error) {
+	for _, c := range p {
+		if c != '\n' {
+			if len(n.line) < 256 {
+				n.line = append(n.line, c)
+			}
+			continue
+		}
+		if strings.HasPrefix(string(n.line), "testing: warning: no tests to run") {
+			n.noTests = true
+		}
+		n.line = n.line[:0]
+	}
+	return n.w.Write(p)
 }
 
 // RunSelf runs the calling test again inside a container and reports

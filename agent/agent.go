@@ -1,0 +1,257 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/version"
+)
+
+// Agent serves the orphand protocol. Create it with [New] and start it with
+// [Agent.Run], once.
+//
+// Locking: mu guards the registry (groups, byPath, ended), the connection
+// and subscriber sets, the stopping flag and every group's mutable fields.
+// mu is a leaf lock: while it is held the agent never blocks (no I/O, no
+// other lock, no call into the watcher, only non-blocking channel sends to
+// subscribers). Functions that need it held end in "Locked".
+type Agent struct {
+	cfg      Config
+	backend  cgroup.Backend
+	log      *slog.Logger
+	host     hostFacts
+	features []string
+	started  time.Time
+	ran      atomic.Bool
+
+	// Set by Run before the first connection is accepted, then read-only.
+	watcher exitWatcher
+	killSem chan struct{}   // bounds kills running at once
+	killCtx context.Context // ends when shutdown gives up waiting for kills
+	reqCtx  context.Context // ends when shutdown gives up waiting for requests
+
+	kills sync.WaitGroup // kill goroutines
+
+	mu         sync.Mutex
+	groups     map[string]*group  // every group still known, any state
+	byPath     map[string]*group  // subtree groups not ended, by cgroup path
+	ended      []*group           // dead and released groups, oldest first
+	lingering  map[*group]linger  // ended groups whose cgroup is still to be removed
+	live       liveCounts         // for the quotas
+	conns      map[*conn]struct{} //
+	connsByUID map[uint32]int     //
+	subs       map[*subscriber]struct{}
+	stopping   bool          // Run is shutting down: no new kills from disconnects
+	kick       chan struct{} // wakes the sweeper (capacity 1)
+}
+
+// New checks cfg, probes the kernel features the agent relies on and
+// returns an Agent that will use backend (which the caller owns and closes
+// after Run returns). log must not be nil.
+func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if backend == nil || log == nil {
+		return nil, errors.New("agent: New needs a backend and a logger")
+	}
+	host, err := probeHost(log)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:        cfg,
+		backend:    backend,
+		log:        log,
+		host:       host,
+		groups:     map[string]*group{},
+		byPath:     map[string]*group{},
+		conns:      map[*conn]struct{}{},
+		lingering:  map[*group]linger{},
+		connsByUID: map[uint32]int{},
+		subs:       map[*subscriber]struct{}{},
+		kick:       make(chan struct{}, 1),
+	}
+	a.features = a.featureList()
+	return a, nil
+}
+
+// featureList names what this agent can do, for hello and status.
+func (a *Agent) featureList() []string {
+	f := []string{"subtree", "watch", "on_disconnect", "nesting", "subscribe", "pidfd"}
+	if a.host.peerPidfd {
+		f = append(f, "SO_PEERPIDFD")
+	}
+	bf := a.backend.Features()
+	if bf.Kill {
+		f = append(f, "cgroup.kill")
+	}
+	if bf.Freeze {
+		f = append(f, "cgroup.freeze")
+	}
+	if a.cfg.Subreaper {
+		f = append(f, "subreaper")
+	}
+	return f
+}
+
+// Run serves connections from ln until ctx ends, then stops: it stops
+// accepting (closing ln), lets requests and kills in flight finish for up
+// to Config.ShutdownGrace, and returns only when every goroutine it started
+// has ended. Registered groups are not killed on a normal stop: their
+// spawners are still alive, and the agent only stops watching them (a
+// restarted agent does not know them yet; issue 5 adds that).
+//
+// Run returns nil after a stop by ctx, or the error that made it stop.
+func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
+	if !a.ran.CompareAndSwap(false, true) {
+		return errors.New("agent: Run called twice")
+	}
+	defer ln.Close()
+	a.started = time.Now()
+
+	w, err := newExitWatcher()
+	if err != nil {
+		return fmt.Errorf("agent: start the spawner watcher: %w", err)
+	}
+	a.watcher = w
+	a.killSem = make(chan struct{}, a.cfg.ParallelKills)
+	killCtx, stopKills := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopKills()
+	reqCtx, stopReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopReqs()
+	a.killCtx, a.reqCtx = killCtx, reqCtx
+
+	stopReaper, err := a.startReaper(ctx)
+	if err != nil {
+		_ = w.Close()
+		return err
+	}
+	defer stopReaper()
+
+	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	bg.Go(func() { a.sweepLoop(sweepCtx) })
+
+	var conns sync.WaitGroup
+	acceptErr := make(chan error, 1)
+	bg.Go(func() { acceptErr <- a.acceptLoop(ln, &conns) })
+
+	a.log.Info("agent serving", "addr", ln.Addr().String(), "version", version.String(),
+		"backend", a.backend.Name(), "features", a.features)
+	if a.cfg.OnReady != nil {
+		a.cfg.OnReady()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-acceptErr:
+	}
+	a.shutdown(ln, &conns, stopReqs, stopKills)
+	stopSweep()
+	bg.Wait()
+	a.closeAllHandles()
+	if runErr == nil {
+		a.log.Info("agent stopped")
+	}
+	return runErr
+}
+
+// shutdown stops accepting, drains connections and kills in flight within
+// the shutdown grace, and closes the watcher.
+func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopKills context.CancelFunc) {
+	deadline := time.Now().Add(a.cfg.ShutdownGrace)
+	a.mu.Lock()
+	a.stopping = true
+	open := make([]*conn, 0, len(a.conns))
+	for c := range a.conns {
+		open = append(open, c)
+	}
+	a.mu.Unlock()
+	ln.Close()
+	a.log.Info("agent stopping", "connections", len(open), "grace", a.cfg.ShutdownGrace)
+
+	for _, c := range open {
+		c.stopReading() // a request being handled finishes; no new one is read
+	}
+	if !waitUntil(conns, deadline) {
+		a.log.Warn("requests still running at the end of the shutdown grace; cancelling them")
+		stopReqs()
+		a.mu.Lock()
+		for c := range a.conns {
+			c.nc.Close()
+		}
+		a.mu.Unlock()
+		conns.Wait()
+	}
+	if err := a.watcher.Close(); err != nil {
+		a.log.Warn("closing the spawner watcher", "err", err)
+	}
+	if !waitUntil(&a.kills, deadline) {
+		a.log.Warn("kills still running at the end of the shutdown grace; cancelling them (their groups stay in state killing)")
+		stopKills()
+		a.kills.Wait()
+	}
+}
+
+// waitUntil waits for wg until deadline and reports whether it finished.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }() // ends when wg does; the caller waits for wg in any case
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// acceptLoop accepts connections until ln is closed. Temporary errors
+// (EMFILE, ENFILE) are retried with a backoff instead of ending the agent.
+func (a *Agent) acceptLoop(ln net.Listener, conns *sync.WaitGroup) error {
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			a.mu.Lock()
+			stopping := a.stopping
+			a.mu.Unlock()
+			if stopping || errors.Is(err, net.ErrClosed) {
+				if !stopping {
+					return fmt.Errorf("agent: listener closed: %w", err)
+				}
+				return nil
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			a.log.Error("accept failed; retrying", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		a.startConn(nc, conns)
+	}
+}
+
+// closeAllHandles releases every pidfd the registry still holds, once Run
+// no longer needs them.
+func (a *Agent) closeAllHandles() {
+	a.mu.Lock()
+	var gs []*group
+	for _, g := range a.groups {
+		gs = append(gs, g)
+	}
+	a.mu.Unlock()
+	for _, g := range gs {
+		a.closeHandles(g)
+	}
+}

@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/policy"
+)
+
+// conn is one client connection. Its goroutine reads a line, handles it and
+// writes the response, one request at a time; a client that sends nothing
+// or half a line holds up only its own goroutine.
+type conn struct {
+	a    *Agent
+	nc   net.Conn
+	peer peer
+	log  *slog.Logger
+
+	wmu sync.Mutex // serialises writes: responses and, once subscribed, events
+
+	sub *subscriber // set by a subscribe request; owned by the conn goroutine
+
+	// Guarded by Agent.mu: groups registered with on=disconnect over this
+	// connection and not yet ended.
+	onDisconnect map[string]*group
+}
+
+// startConn reads the peer's credentials and serves the connection on a
+// goroutine counted by conns.
+func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
+	acceptTicks := bootTicks()
+	conns.Go(func() {
+		p, err := readPeer(nc, a.host, acceptTicks)
+		if err != nil {
+			a.log.Warn("rejecting a connection: cannot read its peer credentials", "err", err)
+			nc.Close()
+			return
+		}
+		c := &conn{a: a, nc: nc, peer: p, onDisconnect: map[string]*group{}}
+		c.log = a.log.With("uid", p.caller.UID, "pid", p.caller.Pid)
+		if err := a.addConn(c); err != nil {
+			c.write(ipc.Response{Error: err})
+			c.close()
+			return
+		}
+		c.serve()
+	})
+}
+
+// addConn registers c, unless the agent is stopping or a limit is reached.
+func (a *Agent) addConn(c *conn) *ipc.Error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.stopping {
+		return reqErr(ipc.CodeInternal, "the agent is stopping")
+	}
+	u := policy.Usage{Mine: a.connsByUID[c.peer.caller.UID], Total: len(a.conns)}
+	if err := a.cfg.Limits.AllowConn(c.peer.caller, u); err != nil {
+		c.log.Warn("connection refused", "err", err)
+		return wireError(err)
+	}
+	a.conns[c] = struct{}{}
+	a.connsByUID[c.peer.caller.UID]++
+	return nil
+}
+
+func (c *conn) serve() {
+	defer c.end()
+	lr := newLineReader(c.nc, ipc.MaxLine)
+	for {
+		line, err := lr.ReadLine()
+		if errors.Is(err, errLineTooLong) {
+			c.log.Info("closing a connection that sent a line over the limit", "max", ipc.MaxLine)
+			c.write(ipc.Response{Error: reqErr(ipc.CodeTooLarge,
+				"request line longer than %d bytes (newline included); the connection is closed", ipc.MaxLine)})
+			return
+		}
+		if err != nil {
+			return // EOF, a broken connection, or the agent stopping
+		}
+		if c.sub != nil {
+			continue // a subscription's connection takes no more requests; reading only detects the close
+		}
+		req, derr := decodeRequest(line)
+		if derr == errBlankLine {
+			continue
+		}
+		var resp ipc.Response
+		if derr != nil {
+			resp = ipc.Response{ID: req.ID, Error: derr}
+		} else {
+			resp = c.a.handle(c, req)
+		}
+		if !c.write(resp) {
+			return
+		}
+		if c.sub != nil && !c.sub.started {
+			c.sub.start()
+		}
+	}
+}
+
+// end runs when the connection's goroutine ends: the subscription stops,
+// and groups registered with on=disconnect are killed unless the agent
+// itself is stopping.
+func (c *conn) end() {
+	if c.sub != nil {
+		c.sub.stop()
+	}
+	a := c.a
+	a.mu.Lock()
+	delete(a.conns, c)
+	if a.connsByUID[c.peer.caller.UID]--; a.connsByUID[c.peer.caller.UID] <= 0 {
+		delete(a.connsByUID, c.peer.caller.UID)
+	}
+	if !a.stopping {
+		for _, g := range c.onDisconnect {
+			if g.State == ipc.StateActive {
+				c.log.Info("connection closed: killing its on=disconnect group", "group", g.ID)
+				a.startKillLocked(g, reasonDisconnect, g.killOptions())
+			}
+		}
+	} else if len(c.onDisconnect) > 0 {
+		c.log.Info("agent stopping: on=disconnect groups of a closed connection are left alone", "groups", len(c.onDisconnect))
+	}
+	for id, g := range c.onDisconnect {
+		g.conn = nil
+		delete(c.onDisconnect, id)
+	}
+	a.mu.Unlock()
+	c.close()
+}
+
+func (c *conn) close() {
+	c.nc.Close()
+	if c.peer.proc != nil {
+		c.peer.proc.Close()
+	}
+}
+
+// stopReading makes the connection's next read fail at once: the request
+// being handled finishes and its response is written, then the goroutine
+// ends.
+func (c *conn) stopReading() { _ = c.nc.SetReadDeadline(time.Unix(1, 0)) }
+
+// write sends one JSON line (a response or an event). A client that does
+// not read within WriteTimeout is disconnected. It reports success.
+func (c *conn) write(v any) bool {
+	if r, ok := v.(ipc.Response); ok {
+		r.OK = r.Error == nil
+		v = r
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.log.Error("cannot encode a response", "err", err)
+		b, _ = json.Marshal(ipc.Response{Error: reqErr(ipc.CodeInternal, "cannot encode the response: %v", err)})
+	}
+	b = append(b, '\n')
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.a.cfg.WriteTimeout))
+	if _, err := c.nc.Write(b); err != nil {
+		c.log.Debug("write to client failed; closing the connection", "err", err)
+		c.nc.Close()
+		return false
+	}
+	return true
+}

@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/orphand/orphand/ipc"
+)
+
+// errBlankLine marks a line with nothing but white space: skipped silently,
+// so that a human typing into socat can press enter.
+var errBlankLine = &ipc.Error{Code: ipc.CodeBadRequest, Message: "blank line"}
+
+// decodeRequest parses one request line. On failure it still returns the
+// request's id when one could be read, so that the error response echoes
+// it. Unknown fields are ignored (the protocol grows by adding fields).
+func decodeRequest(line []byte) (ipc.Request, *ipc.Error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return ipc.Request{}, errBlankLine
+	}
+	var req ipc.Request
+	if err := json.Unmarshal(line, &req); err != nil {
+		var idOnly struct {
+			ID json.RawMessage `json:"id"`
+		}
+		if json.Unmarshal(line, &idOnly) == nil {
+			req = ipc.Request{ID: idOnly.ID}
+		} else {
+			req = ipc.Request{}
+		}
+		return req, &ipc.Error{Code: ipc.CodeBadRequest, Message: "invalid request: " + jsonProblem(err) +
+			`; send one JSON object per line, such as {"op":"hello","id":1}`}
+	}
+	if bytes.Equal(req.ID, []byte("null")) {
+		req.ID = nil
+	}
+	if req.Op == "" {
+		return req, &ipc.Error{Code: ipc.CodeBadRequest, Message: `request has no "op"; send one JSON object per line, such as {"op":"hello","id":1}`}
+	}
+	return req, nil
+}
+
+// jsonProblem phrases a decoding error without echoing hostile input at
+// length.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return fmt.Sprintf("not valid JSON at byte %d", syn.Offset)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return "a request must be a JSON object, not " + typ.Value
+		}
+		return fmt.Sprintf("field %q must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	}
+	msg := err.Error()
+	if len(msg) > 120 {
+		msg = msg[:120] + "…"
+	}
+	return msg
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "uint32":
+		return "an integer"
+	case "slice":
+		return "a list"
+	case "ptr":
+		return "a number"
+	}
+	return "a " + k
+}

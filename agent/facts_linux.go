@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/policy"
+	"github.com/orphand/orphand/proctree"
+)
+
+// probeHost checks once, at start, what the agent relies on, and logs which
+// way peer identity will be read.
+func probeHost(log *slog.Logger) (hostFacts, error) {
+	h := hostFacts{pid: os.Getpid()}
+	self, err := proctree.Open(h.pid)
+	if err != nil {
+		return h, fmt.Errorf("agent: pidfd_open does not work here (Linux 5.3 or later is needed): %w", err)
+	}
+	self.Close()
+	h.pidNS, err = os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return h, fmt.Errorf("agent: read own pid namespace (is /proc mounted?): %w", err)
+	}
+	h.peerPidfd = probePeerPidfd()
+	if h.peerPidfd {
+		log.Info("peer identity from SO_PEERPIDFD")
+	} else {
+		log.Info("SO_PEERPIDFD unavailable (Linux 6.5+ has it): peer identity from SO_PEERCRED pid + pidfd_open + start-time check")
+	}
+	return h, nil
+}
+
+// probePeerPidfd asks for SO_PEERPIDFD on a socket pair.
+func probePeerPidfd() bool {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	pfd, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	if err != nil {
+		return false
+	}
+	unix.Close(pfd)
+	return true
+}
+
+// forcePeerCredFallback makes readPeer ignore SO_PEERPIDFD (tests of the
+// fallback set it).
+var forcePeerCredFallback bool
+
+// bootTicks is now in clock ticks since boot, the unit of a process's start
+// time (field 22 of /proc/<pid>/stat; USER_HZ is 100 on Linux).
+func bootTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*100 + uint64(ts.Nsec)/10_000_000
+}
+
+// readPeer reads the peer's credentials and holds its process: by the
+// pidfd SO_PEERPIDFD gives (no race), else by its pid, accepted only if that
+// process started no later than the connection was accepted (a process that
+// reused the pid afterwards started later). acceptTicks is bootTicks() at
+// accept.
+func readPeer(nc net.Conn, h hostFacts, acceptTicks uint64) (peer, error) {
+	uc, ok := nc.(*net.UnixConn)
+	if !ok {
+		return peer{}, fmt.Errorf("not a unix socket connection (%T)", nc)
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return peer{}, err
+	}
+	var (
+		cred     *unix.Ucred
+		credErr  error
+		pidfd    = -1
+		pidfdErr error
+	)
+	usePidfd := h.peerPidfd && !forcePeerCredFallback
+	if err := rc.Control(func(fd uintptr) {
+		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if usePidfd {
+			pidfd, pidfdErr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+		}
+	}); err != nil {
+		return peer{}, err
+	}
+	if credErr != nil {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		return peer{}, fmt.Errorf("SO_PEERCRED: %w", credErr)
+	}
+	p := peer{caller: policy.Caller{UID: cred.Uid, GID: cred.Gid, Pid: int(cred.Pid)}}
+	if cred.Pid <= 0 {
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
+		return p, nil // the peer lives in a pid namespace the agent cannot see
+	}
+	switch {
+	case usePidfd && pidfdErr == nil:
+		p.proc, err = proctree.FromPidfd(pidfd)
+	case usePidfd && !errors.Is(pidfdErr, syscall.ESRCH):
+		return peer{}, fmt.Errorf("SO_PEERPIDFD: %w", pidfdErr)
+	case !usePidfd:
+		p.proc, err = proctree.Open(int(cred.Pid))
+		if err == nil && p.proc.Identity().StartTime > acceptTicks {
+			p.proc.Close()
+			p.proc, err = nil, os.ErrProcessDone // a newcomer has the pid now
+		}
+	}
+	if err != nil {
+		p.proc = nil // the peer is gone already; it can still ask about groups
+	}
+	if p.proc != nil {
+		ns, err := os.Readlink("/proc/" + strconv.Itoa(p.proc.Pid()) + "/ns/pid")
+		p.sameNS = err == nil && ns == h.pidNS
+	}
+	return p, nil
+}
+
+// processFacts gathers what the policy needs about p, read through p's
+// verified identity: the reads below describe p's process only if it was
+// not reaped meanwhile (a pid is reused only after the reap), which the
+// signal 0 through the pidfd checks afterwards.
+func processFacts(p *proctree.Process) (policy.Process, error) {
+	pid := p.Pid()
+	st, err := proctree.ReadStat(pid)
+	if err != nil {
+		return policy.Process{}, err
+	}
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return policy.Process{}, fmt.Errorf("pid %d: %w", pid, os.ErrProcessDone)
+	}
+	u, err := parseStatusUIDs(f)
+	f.Close()
+	if err != nil {
+		return policy.Process{}, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	if err := p.Signal(0); err != nil || st.StartTime != p.Identity().StartTime {
+		return policy.Process{}, fmt.Errorf("pid %d exited while being checked: %w", pid, os.ErrProcessDone)
+	}
+	return policy.Process{Pid: pid, RealUID: u.Real, SavedUID: u.Saved, KernelThread: st.IsKernelThread()}, nil
+}
+
+// policyHost gathers the agent's place in the tree now: its ancestors
+// change when a parent dies and the agent is reparented.
+func (a *Agent) policyHost() policy.Host {
+	h := policy.Host{AgentPid: a.host.pid}
+	pid := os.Getppid()
+	for i := 0; pid > 0 && i < 4096; i++ {
+		h.Ancestors = append(h.Ancestors, pid)
+		st, err := proctree.ReadStat(pid)
+		if err != nil {
+			break
+		}
+		pid = st.PPid
+	}
+	return h
+}
+
+// procCgroup returns pid's cgroup v2 path.
+func procCgroup(pid int) (string, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		return "", fmt.Errorf("pid %d: %w", pid, os.ErrProcessDone)
+	}
+	defer f.Close()
+	return cgroup.ParseProcCgroup(f)
+}
+
+// children returns pid's direct children (of all its threads). A process
+// that vanishes has none.
+func children(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// dupProcess returns a second, independent handle on p's process: a dup of
+// its pidfd, so no pid lookup (and no race) is involved.
+func dupProcess(p *proctree.Process) (*proctree.Process, error) {
+	nfd := -1
+	err := p.WithPidfd(func(fd int) error {
+		var err error
+		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dup pidfd of pid %d: %w", p.Pid(), err)
+	}
+	return proctree.FromPidfd(nfd)
+}

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/proctree"
+)
+
+// Record is what a group is, as plain data: everything a restarted agent
+// would need to find and judge the group again (issue 5 persists it). Every
+// change of State goes through Agent.transitionLocked.
+type Record struct {
+	ID       string              `json:"id"`
+	Name     string              `json:"name,omitempty"`
+	Kind     string              `json:"kind"`           // ipc.KindSubtree or ipc.KindWatch
+	On       string              `json:"on"`             // ipc.OnExit or ipc.OnDisconnect
+	OwnerUID uint32              `json:"owner_uid"`      // the registering caller's uid
+	Spawner  proctree.Identity   `json:"spawner"`        // the watched process
+	Targets  []proctree.Identity `json:"targets"`        // watch groups: what to kill
+	Parent   string              `json:"parent"`         // enclosing group's id, if nested
+	Signal   string              `json:"signal"`         // polite signal, canonical name
+	GraceMS  int64               `json:"grace_ms"`       // grace before SIGKILL
+	State    string              `json:"state"`          // ipc.State…
+	Backend  string              `json:"backend"`        // backend name at creation
+	Ref      cgroup.Ref          `json:"ref"`            // subtree groups: the cgroup / scope
+	Created  time.Time           `json:"created"`        //
+	Ended    time.Time           `json:"ended,omitzero"` // when it became dead or released
+	Killed   int                 `json:"killed"`         // processes killed, once dead
+}
+
+// group is a Record plus the live handles the agent holds for it. Unless
+// noted, fields are guarded by Agent.mu.
+type group struct {
+	Record
+
+	cg      cgroup.Group        // subtree groups; immutable after creation
+	spawner *proctree.Process   // immutable; closed once the group ends
+	targets []*proctree.Process // watch groups; appended by attach
+
+	parent   *group            // enclosing group, nil at top level
+	children map[string]*group // groups nested in this one (any state)
+
+	conn        *conn  // on=disconnect: the connection whose end is the trigger
+	cancelWatch func() // stops the spawner watch; call without Agent.mu held
+
+	// Set when the kill starts; killDone is closed when it ends (dead, or
+	// failed with killErr set and the state still killing).
+	killReason string
+	trigger    time.Time
+	killDone   chan struct{}
+	killErr    error
+
+	handlesClosed bool // spawner and targets closed (the group ended)
+}
+
+// newGroupID returns 12 random lowercase hex digits: unguessable, and valid
+// both as a cgroup directory name and inside a systemd unit name.
+func newGroupID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(b[:])
+}
+
+// wire describes g for the protocol; members is the live member count.
+func (g *group) wireLocked(members int) ipc.Group {
+	r := g.Record
+	w := ipc.Group{
+		ID:       r.ID,
+		Name:     r.Name,
+		Kind:     r.Kind,
+		OwnerUID: r.OwnerUID,
+		Spawner:  ipc.Process{Pid: r.Spawner.Pid, StartTime: r.Spawner.StartTime},
+		State:    r.State,
+		Backend:  r.Backend,
+		Cgroup:   r.Ref.Path,
+		Unit:     r.Ref.Unit,
+		Members:  members,
+		Created:  r.Created,
+		On:       r.On,
+		Parent:   r.Parent,
+		Signal:   r.Signal,
+		GraceMS:  r.GraceMS,
+		Ended:    r.Ended,
+		Killed:   r.Killed,
+	}
+	for _, t := range r.Targets {
+		w.Targets = append(w.Targets, ipc.Process{Pid: t.Pid, StartTime: t.StartTime})
+	}
+	return w
+}
+
+// ended reports whether the group reached a final state.
+func (g *group) ended() bool {
+	return g.State == ipc.StateDead || g.State == ipc.StateReleased
+}
+
+// descendantsLocked returns the groups nested in g, at any depth, in
+// breadth-first order.
+func (g *group) descendantsLocked() []*group {
+	var out []*group
+	queue := []*group{g}
+	for len(queue) > 0 {
+		cur := queue[0]
+		queue = queue[1:]
+		for _, c := range cur.children {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}

@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/signame"
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/proctree"
+)
+
+// killOptions returns the group's own grace and signal.
+func (g *group) killOptions() cgroup.KillOptions {
+	sig, err := signame.Parse(g.Signal)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	return cgroup.KillOptions{Grace: time.Duration(g.GraceMS) * time.Millisecond, Signal: sig}
+}
+
+// spawnerExited is the watcher's callback. It runs on the watcher's
+// goroutine, so it only changes state and starts the kill elsewhere.
+func (a *Agent) spawnerExited(g *group) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if g.State != ipc.StateActive {
+		return
+	}
+	a.publishLocked(g, ipc.Event{Event: ipc.EventSpawnerExited, Pid: g.Spawner.Pid, Time: time.Now()})
+	a.startKillLocked(g, reasonSpawnerExited, g.killOptions())
+}
+
+// startKillLocked moves g, and every group nested in it that has not ended,
+// to killing and starts a goroutine per group that empties it. g is killed
+// with opts; nested groups with their own grace and signal.
+func (a *Agent) startKillLocked(g *group, reason string, opts cgroup.KillOptions) {
+	set := []*group{g}
+	for _, n := range g.descendantsLocked() {
+		if n.State == ipc.StateActive {
+			set = append(set, n)
+		}
+	}
+	for i, x := range set {
+		why, o := reason, opts
+		if i > 0 {
+			why, o = reasonParent, x.killOptions()
+		}
+		a.beginKillLocked(x, why, o)
+	}
+}
+
+// beginKillLocked starts the kill of one active group (or restarts one
+// whose kill failed).
+func (a *Agent) beginKillLocked(g *group, reason string, opts cgroup.KillOptions) {
+	if g.State == ipc.StateActive {
+		a.transitionLocked(g, ipc.StateKilling, ipc.Event{Event: ipc.EventKilling, Reason: reason})
+	}
+	g.killReason, g.trigger, g.killErr = reason, time.Now(), nil
+	g.killDone = make(chan struct{})
+	cancel := g.cancelWatch
+	g.cancelWatch = nil
+	if g.conn != nil {
+		delete(g.conn.onDisconnect, g.ID)
+		g.conn = nil
+	}
+	var nested []*group
+	for _, n := range g.descendantsLocked() {
+		if n.State == ipc.StateKilling {
+			nested = append(nested, n)
+		}
+	}
+	a.kills.Go(func() { a.runKill(g, opts, cancel, nested) })
+}
+
+// runKill empties g off the watcher's path: cancel stops the spawner watch;
+// nested lists the groups inside g being killed at the same time, whose
+// cgroups must be gone before g's can be removed.
+func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []*group) {
+	if cancel != nil {
+		cancel()
+	}
+	ctx := a.killCtx
+	res, err := a.empty(ctx, g, opts)
+	if err == nil && g.cg != nil {
+		for _, n := range nested {
+			a.mu.Lock()
+			done := n.killDone
+			a.mu.Unlock()
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
+		}
+		if rerr := g.cg.Remove(ctx); rerr != nil && !isGone(rerr) {
+			a.log.Warn("group emptied but its cgroup could not be removed yet; will retry", "group", g.ID, "err", rerr)
+			a.mu.Lock()
+			a.lingerLocked(g)
+			a.mu.Unlock()
+		}
+	}
+	a.finishKill(g, res, err)
+}
+
+// empty runs the kill pipeline for g, within the bound on parallel kills.
+func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (cgroup.KillResult, error) {
+	select {
+	case a.killSem <- struct{}{}:
+	case <-ctx.Done():
+		return cgroup.KillResult{}, ctx.Err()
+	}
+	defer func() { <-a.killSem }()
+	if g.cg != nil {
+		res, err := g.cg.Kill(ctx, opts)
+		if isGone(err) {
+			return cgroup.KillResult{Method: "gone"}, nil // removed with an enclosing group
+		}
+		return res, err
+	}
+	a.mu.Lock()
+	targets := append([]*proctree.Process(nil), g.targets...)
+	a.mu.Unlock()
+	return killTargets(ctx, targets, opts)
+}
+
+// finishKill records the end of a kill.
+func (a *Agent) finishKill(g *group, res cgroup.KillResult, err error) {
+	a.mu.Lock()
+	if err != nil {
+		g.killErr = err
+		close(g.killDone)
+		a.mu.Unlock()
+		a.log.Error("kill failed; the group stays in state killing (a kill request retries it)",
+			"group", g.ID, "err", err)
+		return
+	}
+	g.Killed = res.Killed
+	ms := float64(time.Since(g.trigger).Microseconds()) / 1000
+	killed := res.Killed
+	a.transitionLocked(g, ipc.StateDead, ipc.Event{Event: ipc.EventKilled, Killed: &killed, Millis: &ms})
+	close(g.killDone)
+	a.mu.Unlock()
+	a.log.Info("group killed", "group", g.ID, "reason", g.killReason, "killed", res.Killed,
+		"method", res.Method, "ms", ms)
+	a.closeHandles(g)
+}
+
+// killTargets is the kill pipeline of a watch group, through pidfds only
+// (a target whose pid was reused is never hit): the polite signal, up to
+// grace for them to exit, SIGKILL to the rest, then wait until every
+// target has exited. It counts the targets that were alive.
+func killTargets(ctx context.Context, targets []*proctree.Process, opts cgroup.KillOptions) (cgroup.KillResult, error) {
+	start := time.Now()
+	var alive []*proctree.Process
+	for _, p := range targets {
+		if !p.Exited() {
+			alive = append(alive, p)
+		}
+	}
+	res := cgroup.KillResult{Killed: len(alive), Method: "pidfd"}
+	if opts.Grace > 0 && len(alive) > 0 {
+		sig := opts.Signal
+		if sig == 0 {
+			sig = syscall.SIGTERM
+		}
+		signalAll(alive, sig)
+		gctx, cancel := context.WithTimeout(ctx, opts.Grace)
+		err := waitAll(gctx, alive)
+		cancel()
+		if err == nil {
+			res.Method, res.Duration = "signal", time.Since(start)
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+	}
+	signalAll(alive, syscall.SIGKILL)
+	if err := waitAll(ctx, alive); err != nil {
+		return res, fmt.Errorf("wait for watch targets to exit: %w", err)
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+func signalAll(ps []*proctree.Process, sig syscall.Signal) {
+	for _, p := range ps {
+		_ = p.Signal(sig) // an exited target is fine
+	}
+}
+
+// waitAll waits until every process has exited.
+func waitAll(ctx context.Context, ps []*proctree.Process) error {
+	for _, p := range ps {
+		if err := p.Wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// closeHandles releases g's pidfds once it has ended.
+func (a *Agent) closeHandles(g *group) {
+	a.mu.Lock()
+	if g.handlesClosed {
+		a.mu.Unlock()
+		return
+	}
+	g.handlesClosed = true
+	spawner, targets := g.spawner, g.targets
+	cancel := g.cancelWatch
+	g.cancelWatch = nil
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if spawner != nil {
+		spawner.Close()
+	}
+	for _, t := range targets {
+		t.Close()
+	}
+}
+
+func isGone(err error) bool { return errors.Is(err, cgroup.ErrNotFound) }

@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"io"
+)
+
+// errLineTooLong is returned by lineReader.ReadLine when max bytes arrived
+// without a newline.
+var errLineTooLong = errors.New("line too long")
+
+// lineReader reads newline-terminated lines of at most max bytes, newline
+// included. Unlike bufio.Reader, its buffer starts small and grows only as a
+// line needs it, then shrinks back: thousands of idle connections (each
+// on=disconnect group holds one open) cost a few hundred bytes each, not
+// max bytes each.
+type lineReader struct {
+	r          io.Reader
+	max        int
+	buf        []byte
+	start, end int   // buf[start:end] is read but not yet returned
+	err        error // sticky read error, reported once the buffer is drained
+}
+
+const (
+	lineReaderMin    = 512
+	lineReaderShrink = 4 << 10
+)
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: r, max: max}
+}
+
+// ReadLine returns the next line without its newline. The slice is valid
+// until the next call. At the end of input, an unterminated last line is
+// returned as a line, then the read error (io.EOF). A line longer than max
+// gives errLineTooLong; the reader is then unusable.
+func (lr *lineReader) ReadLine() ([]byte, error) {
+	if lr.start == lr.end && len(lr.buf) > lineReaderShrink {
+		lr.buf, lr.start, lr.end = nil, 0, 0 // the big line is gone: give the memory back
+	}
+	scanned := 0 // bytes after start known to hold no newline
+	for {
+		if i := bytes.IndexByte(lr.buf[lr.start+scanned:lr.end], '\n'); i >= 0 {
+			line := lr.buf[lr.start : lr.start+scanned+i]
+			lr.start += scanned + i + 1
+			return line, nil
+		}
+		scanned = lr.end - lr.start
+		if scanned >= lr.max {
+			return nil, errLineTooLong
+		}
+		if lr.err != nil {
+			if scanned > 0 {
+				line := lr.buf[lr.start:lr.end]
+				lr.start = lr.end
+				return line, nil
+			}
+			return nil, lr.err
+		}
+		lr.fill()
+	}
+}
+
+// fill reads once into the buffer, making room first.
+func (lr *lineReader) fill() {
+	if lr.start > 0 {
+		lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
+		lr.start = 0
+	}
+	if lr.end == len(lr.buf) {
+		n := min(max(2*len(lr.buf), lineReaderMin), lr.max)
+		nb := make([]byte, n)
+		copy(nb, lr.buf[:lr.end])
+		lr.buf = nb
+	}
+	n, err := lr.r.Read(lr.buf[lr.end:])
+	lr.end += n
+	if err != nil {
+		lr.err = err
+	} else if n == 0 {
+		lr.err = io.ErrNoProgress // a Reader that returns 0, nil forever must not spin us
+	}
+}

@@ -1,0 +1,266 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/policy"
+)
+
+// transitionLocked is the one place a group changes state: the registry's
+// counters, the retention list and the event stream follow from here, and
+// so will the persistence of records (issue 5).
+//
+// Allowed: "" → active (registered), active → killing, killing → dead,
+// active → released.
+func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
+	from := g.State
+	g.State = to
+	now := time.Now()
+	switch to {
+	case ipc.StateActive:
+		a.groups[g.ID] = g
+		if g.cg != nil {
+			a.byPath[g.Ref.Path] = g
+		}
+		a.live.add(g, 1)
+	case ipc.StateDead, ipc.StateReleased:
+		g.Ended = now
+		if a.byPath[g.Ref.Path] == g {
+			delete(a.byPath, g.Ref.Path)
+		}
+		if from == ipc.StateActive || from == ipc.StateKilling {
+			a.live.add(g, -1)
+		}
+		a.ended = append(a.ended, g)
+		a.kickSweeper()
+	}
+	ev.Time = now
+	a.publishLocked(g, ev)
+	a.log.Debug("group state", "group", g.ID, "from", from, "to", to, "event", ev.Event)
+}
+
+// liveCounts counts groups that are not ended, and the watch targets they
+// hold, for the quotas. Guarded by Agent.mu.
+type liveCounts struct {
+	groups       int
+	groupsByUID  map[uint32]int
+	targetsByUID map[uint32]int
+	pendingByUID map[uint32]int // registrations between quota check and insert
+	pending      int
+}
+
+func (l *liveCounts) add(g *group, d int) {
+	if l.groupsByUID == nil {
+		l.groupsByUID, l.targetsByUID, l.pendingByUID = map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
+	}
+	l.groups += d
+	l.groupsByUID[g.OwnerUID] += d
+	l.targetsByUID[g.OwnerUID] += d * len(g.targets)
+	if l.groupsByUID[g.OwnerUID] <= 0 {
+		delete(l.groupsByUID, g.OwnerUID)
+	}
+	if l.targetsByUID[g.OwnerUID] <= 0 {
+		delete(l.targetsByUID, g.OwnerUID)
+	}
+}
+
+// reserveGroupLocked checks the group quotas for c and reserves a place
+// until release is called (the group is then either inserted or not).
+func (a *Agent) reserveGroupLocked(c policy.Caller, targets int) (release func(), err error) {
+	l := &a.live
+	if l.pendingByUID == nil {
+		l.groupsByUID, l.targetsByUID, l.pendingByUID = map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
+	}
+	u := policy.Usage{Mine: l.groupsByUID[c.UID] + l.pendingByUID[c.UID], Total: l.groups + l.pending}
+	if err := a.cfg.Limits.AllowGroup(c, u); err != nil {
+		return nil, err
+	}
+	if targets > 0 {
+		if err := a.cfg.Limits.AllowTargets(c, 0, targets, policy.Usage{Mine: l.targetsByUID[c.UID]}); err != nil {
+			return nil, err
+		}
+	}
+	l.pending++
+	l.pendingByUID[c.UID]++
+	return func() {
+		a.mu.Lock()
+		l.pending--
+		if l.pendingByUID[c.UID]--; l.pendingByUID[c.UID] <= 0 {
+			delete(l.pendingByUID, c.UID)
+		}
+		a.mu.Unlock()
+	}, nil
+}
+
+// lookupLocked finds a group by id for caller c, who must be allowed to act
+// on it with verb.
+func (a *Agent) lookupLocked(c policy.Caller, verb, id string) (*group, error) {
+	if id == "" {
+		return nil, reqErr(ipc.CodeBadRequest, `%s needs a "group" id`, verb)
+	}
+	g := a.groups[id]
+	if g == nil {
+		return nil, reqErr(ipc.CodeNotFound, "no group %.64q (ended groups are forgotten after a while; see list)", id)
+	}
+	if err := policy.MayControl(c, verb, id, g.OwnerUID); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// enclosingLocked returns the not-ended subtree group whose cgroup holds
+// path (the deepest, when groups nest), or nil.
+func (a *Agent) enclosingLocked(path string) *group {
+	for p := path; p != "" && p != "/"; {
+		if g := a.byPath[p]; g != nil {
+			return g
+		}
+		i := strings.LastIndexByte(p, '/')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return nil
+}
+
+// kickSweeper wakes the sweeper without blocking.
+func (a *Agent) kickSweeper() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sweepLoop forgets ended groups once they are older than DeadRetention or
+// more than DeadMax, and removes the cgroups of released groups once they
+// are empty. It sleeps on a timer only while something is due, so an idle
+// agent has no wake-ups.
+func (a *Agent) sweepLoop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		next := a.sweep(ctx)
+		if !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-a.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// lingerMax caps the backoff between checks of a released group's cgroup.
+const lingerMax = 5 * time.Minute
+
+// sweep does what is due and returns when it is next needed (zero: never,
+// until kicked).
+func (a *Agent) sweep(ctx context.Context) time.Time {
+	now := time.Now()
+	var next time.Time
+	due := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	a.mu.Lock()
+	keep := a.ended[:0]
+	for i, g := range a.ended {
+		expired := now.Sub(g.Ended) >= a.cfg.DeadRetention || len(a.ended)-i > a.cfg.DeadMax
+		if !expired {
+			keep = append(keep, a.ended[i:]...)
+			due(g.Ended.Add(a.cfg.DeadRetention))
+			break
+		}
+		a.forgetLocked(g)
+	}
+	clear(a.ended[len(keep):])
+	a.ended = keep
+	var check []*group
+	for g, l := range a.lingering {
+		if !now.Before(l.next) {
+			check = append(check, g)
+		} else {
+			due(l.next)
+		}
+	}
+	a.mu.Unlock()
+
+	for _, g := range check {
+		if a.tryRemove(ctx, g) {
+			a.mu.Lock()
+			delete(a.lingering, g)
+			a.mu.Unlock()
+			continue
+		}
+		a.mu.Lock()
+		l := a.lingering[g]
+		l.backoff = min(max(2*l.backoff, time.Second), lingerMax)
+		l.next = time.Now().Add(l.backoff)
+		a.lingering[g] = l
+		due(l.next)
+		a.mu.Unlock()
+	}
+	return next
+}
+
+// linger records that an ended group's cgroup must still be removed once
+// it is empty (a released group's processes live on; a failed removal
+// after a kill is retried).
+type linger struct {
+	next    time.Time
+	backoff time.Duration
+}
+
+func (a *Agent) lingerLocked(g *group) {
+	if g.cg == nil {
+		return
+	}
+	a.lingering[g] = linger{next: time.Now()}
+	a.kickSweeper()
+}
+
+// tryRemove removes g's cgroup if it is empty, and reports whether it is
+// gone. A non-empty group is never removed: for systemd that would stop the
+// scope and kill what a release promised to leave alone.
+func (a *Agent) tryRemove(ctx context.Context, g *group) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	members, err := g.cg.Members(ctx)
+	if isGone(err) {
+		return true
+	}
+	if err != nil || len(members) > 0 {
+		return false
+	}
+	err = g.cg.Remove(ctx)
+	if err != nil && !isGone(err) {
+		a.log.Debug("removing an ended group's cgroup failed; will retry", "group", g.ID, "err", err)
+		return false
+	}
+	return true
+}
+
+// forgetLocked drops an ended group from the registry (list and show no
+// longer see it).
+func (a *Agent) forgetLocked(g *group) {
+	if a.groups[g.ID] == g {
+		delete(a.groups, g.ID)
+	}
+	if g.parent != nil {
+		delete(g.parent.children, g.ID)
+		g.parent = nil
+	}
+	for _, c := range g.children {
+		c.parent = nil
+	}
+	g.children = nil
+}

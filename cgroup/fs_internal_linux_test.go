@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/orphand/orphand/cgroup/internal/cgtest"
@@ -132,6 +133,81 @@ func TestKillWithoutPidfdInfo(t *testing.T) {
 	}
 	if ev, err := fs.Events(rel); err != nil || ev.Populated {
 		t.Errorf("after Kill: populated=%v err=%v", ev.Populated, err)
+	}
+}
+
+// TestKillPolling kills with cgroup.events polled, as when no inotify
+// instance can be had.
+func TestKillPolling(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := Discover()
+	if err != nil {
+		testutil.Skipf(t, "no cgroup2: %v", err)
+	}
+	for _, noKill := range []bool{false, true} {
+		fs, err := OpenFS(m, Options{NoKill: noKill})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.noInotify = true
+		rel := cgtest.Dir(t)
+		cgtest.StartTree(t, rel)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := fs.Kill(ctx, rel, KillOptions{Grace: 50 * time.Millisecond})
+		cancel()
+		if err != nil || res.Killed < 6+cgtest.Sleepers {
+			t.Errorf("noKill=%v: Kill = %+v, %v", noKill, res, err)
+		}
+		if ev, err := fs.Events(rel); err != nil || ev.Populated {
+			t.Errorf("noKill=%v: after Kill: populated=%v err=%v", noKill, ev.Populated, err)
+		}
+		fs.Close()
+	}
+}
+
+// TestCloseStopsNotifier checks that the goroutine a kill starts ends with
+// Close, and that many kills share one inotify instance.
+func TestCloseStopsNotifier(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := Discover()
+	if err != nil {
+		testutil.Skipf(t, "no cgroup2: %v", err)
+	}
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // runs after the other cleanups
+	fs, err := OpenFS(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fs.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 3 {
+		// A fresh cgroup each round: on 6.18 a child spawned with
+		// CLONE_INTO_CGROUP into a cgroup that was once cgroup.kill'ed is
+		// SIGKILLed at birth (the kernel compares the kill counters of the
+		// parent's cgroup and of the target).
+		rel := cgtest.Dir(t)
+		cgtest.StartTree(t, rel)
+		if _, err := fs.Kill(ctx, rel, KillOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := fs.notify
+	if n == nil {
+		t.Fatal("no shared notifier after kills")
+	}
+	n.mu.Lock()
+	left := len(n.subs)
+	n.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d watches left after the kills ended", left)
+	}
+	fs.Close()
+	select {
+	case <-n.done:
+	default:
+		t.Error("the notifier's goroutine still runs after Close")
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -51,12 +52,23 @@ type FS struct {
 	// noPidfdInfo makes membership checks read /proc/<pid>/cgroup as on
 	// kernels before 6.13 (set by tests).
 	noPidfdInfo bool
+	// noInotify makes waits poll cgroup.events, as when the inotify limits
+	// are exhausted (set by tests).
+	noInotify bool
 
 	// Probed features; until Probe runs they read as present and the kill
 	// pipeline falls back when a write fails.
 	killMissing   atomic.Bool
 	freezeMissing atomic.Bool
 	warnedKill    atomic.Bool
+	warnedPoll    atomic.Bool
+
+	notifyMu sync.Mutex // guards notify and closed
+	notify   *notifier  // shared inotify for kills; started on first use
+	closed   bool
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // OpenFS opens the hierarchy at m.Path, checks that it is a cgroup2 file
@@ -113,8 +125,16 @@ func (fs *FS) Mount() Mount { return fs.mount }
 // Openat2 reports whether paths are resolved with openat2(2).
 func (fs *FS) Openat2() bool { return fs.openat2 }
 
-// Close releases the mount descriptor.
-func (fs *FS) Close() error { return unix.Close(fs.rootFD) }
+// Close stops the goroutine that reads inotify events (started by the
+// first Kill) and releases the mount descriptor. Kills still running end
+// with their wake-ups degraded to polling; do not use the FS afterwards.
+func (fs *FS) Close() error {
+	fs.closeOnce.Do(func() {
+		fs.closeNotifier()
+		fs.closeErr = unix.Close(fs.rootFD)
+	})
+	return fs.closeErr
+}
 
 // Path returns the absolute file system path of rel, for messages and for
 // tools that need a path (the descriptor-based methods are safer).

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"context"
 	"errors"
+	"os"
 	"syscall"
 	"time"
 )
@@ -73,6 +74,15 @@ type Group interface {
 	// Remove deletes the (empty) group: its nested groups first, retrying
 	// EBUSY briefly; for systemd, stops the scope.
 	Remove(ctx context.Context) error
+}
+
+// DirOpener is implemented by groups backed by a cgroup directory (both
+// cgroup backends). OpenDir opens it (O_RDONLY|O_DIRECTORY) so that a
+// process can be spawned straight into the group with clone3's
+// CLONE_INTO_CGROUP (syscall.SysProcAttr UseCgroupFD/CgroupFD), which is
+// cheaper than Attach and leaves no moment outside the group.
+type DirOpener interface {
+	OpenDir() (*os.File, error)
 }
 
 // KillOptions tunes Group.Kill.

@@ -62,7 +62,7 @@ func (fs *FS) kill(ctx context.Context, rel string, opts KillOptions) (KillResul
 		return res, err
 	}
 	defer unix.Close(dir)
-	w, err := watchEvents(dir)
+	w, err := fs.watchEvents(dir)
 	if err != nil {
 		return res, err
 	}

@@ -79,12 +79,28 @@ func StartTree(t testing.TB, rel string) *Tree {
 	select {
 	case err := <-ready:
 		if err != nil {
-			t.Fatalf("workload did not start: %v", err)
+			_ = cmd.Wait()
+			t.Fatalf("workload did not start: %v (%v)", err, cmd.ProcessState)
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("workload not ready after 60s")
 	}
 	return &Tree{Cmd: cmd}
+}
+
+var helpers = map[string]func() error{}
+
+// RegisterHelper adds a mode in which the re-executed test binary runs fn
+// instead of the tests (call it from TestMain, before Main). fn's error
+// ends the process with status 2.
+func RegisterHelper(mode string, fn func() error) { helpers[mode] = fn }
+
+// Helper prepares a command that re-executes the test binary in mode.
+func Helper(mode string) *exec.Cmd {
+	c := exec.Command("/proc/self/exe")
+	c.Env = append(os.Environ(), helperEnv+"="+mode)
+	c.Stderr = os.Stderr
+	return c
 }
 
 // runHelper is the body of the re-executed test binary.
@@ -115,7 +131,12 @@ func runHelper(mode string) {
 	case "sleep":
 		sleepForever()
 	default:
-		err = fmt.Errorf("unknown helper mode %q", mode)
+		fn, ok := helpers[mode]
+		if !ok {
+			err = fmt.Errorf("unknown helper mode %q", mode)
+			break
+		}
+		err = fn()
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cgtest helper %s: %v\n", mode, err)

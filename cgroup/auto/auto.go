@@ -1,0 +1,110 @@
+// Package auto opens the cgroup backend the agent should use: the one
+// named on its command line (--backend), or with "auto" the best one the
+// host offers:
+//
+//  1. systemd, when PID 1 is systemd (/run/systemd/system exists, as
+//     sd_booted(3) checks) and its bus answers: groups become transient
+//     scopes, so systemd's view of the system stays true;
+//  2. else cgroupfs, when a writable cgroup v2 hierarchy exists;
+//  3. else proc (descendants tracked by pidfd, weaker guarantees) — not
+//     yet implemented; until it is, Open fails and says why each backend
+//     could not serve.
+//
+// Open logs the choice and the probed features once.
+package auto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/cgroup/cgroupfs"
+)
+
+// Backend names accepted in Config.Backend.
+const (
+	Auto     = "auto"
+	Systemd  = "systemd"
+	Cgroupfs = "cgroupfs"
+	Proc     = "proc"
+)
+
+// Names lists the accepted backend names, for flag help.
+var Names = []string{Auto, Systemd, Cgroupfs, Proc}
+
+// Config selects and configures the backend.
+type Config struct {
+	// Backend is Auto (or ""), Systemd, Cgroupfs or Proc.
+	Backend string
+	// CgroupRoot is the cgroupfs backend's root (--cgroup-root); see
+	// cgroupfs.Config.Root.
+	CgroupRoot string
+	// NoCgroupKill forces the kill pipeline's freeze + SIGKILL fallback,
+	// as on kernels before 5.14 (for tests and misbehaving kernels).
+	NoCgroupKill bool
+	// Logger receives the choice, the probe results and the backends'
+	// messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Open opens the backend cfg asks for. Its error wraps
+// cgroup.ErrUnavailable when no backend can serve, and says why.
+func Open(ctx context.Context, cfg Config) (cgroup.Backend, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var reasons []string
+	try := func(name string) (cgroup.Backend, bool) {
+		b, err := open(ctx, name, cfg, log)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", name, err))
+			return nil, false
+		}
+		return b, true
+	}
+	var order []string
+	switch cfg.Backend {
+	case "", Auto:
+		order = []string{Systemd, Cgroupfs, Proc}
+	case Systemd, Cgroupfs, Proc:
+		order = []string{cfg.Backend}
+	default:
+		return nil, fmt.Errorf("cgroup: unknown backend %q (use one of %s)", cfg.Backend, strings.Join(Names, ", "))
+	}
+	for _, name := range order {
+		if b, ok := try(name); ok {
+			f := b.Features()
+			log.Info("cgroup backend", "backend", b.Name(), "mount", f.Mount, "layout", f.Layout,
+				"root", f.Root, "cgroup.kill", f.Kill && !cfg.NoCgroupKill, "cgroup.freeze", f.Freeze,
+				"openat2", f.Openat2, "systemd", f.Systemd, "not_chosen", reasons)
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no cgroup backend can serve: %s", cgroup.ErrUnavailable, strings.Join(reasons, "; "))
+}
+
+func open(ctx context.Context, name string, cfg Config, log *slog.Logger) (cgroup.Backend, error) {
+	switch name {
+	case Systemd:
+		if !SystemdBooted() {
+			return nil, errors.New("PID 1 is not systemd (/run/systemd/system does not exist)")
+		}
+		return nil, errors.New("the systemd backend is not implemented yet")
+	case Cgroupfs:
+		return cgroupfs.Open(ctx, cgroupfs.Config{Root: cfg.CgroupRoot, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
+	default:
+		return nil, errors.New("not implemented yet (it comes with restart safety, issue 5); run on a host with a writable cgroup v2")
+	}
+}
+
+// SystemdBooted reports whether the system was booted with systemd, the
+// way sd_booted(3) tells: /run/systemd/system is a directory.
+func SystemdBooted() bool {
+	fi, err := os.Lstat("/run/systemd/system")
+	return err == nil && fi.IsDir()
+}

@@ -56,7 +56,7 @@ type Agent struct {
 // returns an Agent that will use backend (which the caller owns and closes
 // after Run returns). log must not be nil.
 func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if backend == nil || log == nil {
@@ -254,4 +254,20 @@ func (a *Agent) closeAllHandles() {
 	for _, g := range gs {
 		a.closeHandles(g)
 	}
+}
+
+// Ping reports whether the agent is serving. It takes the registry lock, so
+// an agent wedged on that lock does not answer at all; a watchdog that
+// pings systemd only after Ping returns nil then lets systemd restart it.
+func (a *Agent) Ping() error {
+	a.mu.Lock()
+	stopping := a.stopping
+	a.mu.Unlock()
+	switch {
+	case !a.ran.Load():
+		return errors.New("agent: not running")
+	case stopping:
+		return errors.New("agent: stopping")
+	}
+	return nil
 }

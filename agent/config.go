@@ -58,8 +58,8 @@ func DefaultConfig() Config {
 	}
 }
 
-// validate reports the first setting that cannot work.
-func (c Config) validate() error {
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
 	switch {
 	case c.DefaultGrace < 0:
 		return fmt.Errorf("agent: default grace %v is negative", c.DefaultGrace)

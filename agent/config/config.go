@@ -1,0 +1,227 @@
+// Package config reads the orphand agent's configuration file: TOML, by
+// default /etc/orphand/orphand.toml. Every key is optional; a missing key
+// keeps its default, and an unknown key is an error (a typo must not pass
+// silently). See [Default] for the keys and their defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/orphand/orphand/agent"
+	"github.com/orphand/orphand/internal/signame"
+	"github.com/orphand/orphand/ipc"
+)
+
+// DefaultPath is where the agent looks for its configuration file.
+const DefaultPath = "/etc/orphand/orphand.toml"
+
+// File is the configuration file's content.
+type File struct {
+	Backend       string   `toml:"backend"`        // auto | systemd | cgroupfs | proc
+	Socket        string   `toml:"socket"`         // the agent's own listener, when not socket-activated
+	StateDir      string   `toml:"state_dir"`      // records that survive a restart
+	CgroupRoot    string   `toml:"cgroup_root"`    // cgroupfs: where groups are created; "" = automatic
+	LogLevel      string   `toml:"log_level"`      // debug | info | warn | error
+	LogFormat     string   `toml:"log_format"`     // text | json
+	DefaultGrace  Duration `toml:"default_grace"`  // polite signal → SIGKILL, when a request names none
+	DefaultSignal string   `toml:"default_signal"` // the polite signal, when a request names none
+	ShutdownGrace Duration `toml:"shutdown_grace"` // time for requests and kills in flight at stop
+	Limits        Limits   `toml:"limits"`
+}
+
+// Limits is the [limits] table. A quota of 0 means unlimited.
+type Limits struct {
+	GroupsPerUID      int      `toml:"groups_per_uid"`
+	GroupsTotal       int      `toml:"groups_total"`
+	ConnectionsPerUID int      `toml:"connections_per_uid"`
+	ConnectionsTotal  int      `toml:"connections_total"`
+	TargetsPerWatch   int      `toml:"targets_per_watch"`
+	TargetsPerUID     int      `toml:"targets_per_uid"`
+	DeadRetention     Duration `toml:"dead_retention"`    // how long ended groups stay in list/show
+	DeadMax           int      `toml:"dead_max"`          // how many ended groups stay at most
+	SubscriberBuffer  int      `toml:"subscriber_buffer"` // events queued for a slow subscriber
+	ParallelKills     int      `toml:"parallel_kills"`    // kills running at once
+	WriteTimeout      Duration `toml:"write_timeout"`     // a client that does not read is dropped
+}
+
+// Duration is a time.Duration written as a string: "500ms", "10s", "5m".
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (write it like \"500ms\", \"10s\" or \"5m\")", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the configuration the agent runs with when no file
+// exists: the agent's defaults, the default socket and state directory.
+func Default() File {
+	a := agent.DefaultConfig()
+	return File{
+		Backend:       "auto",
+		Socket:        ipc.DefaultSocket,
+		StateDir:      "/var/lib/orphand",
+		LogLevel:      "info",
+		LogFormat:     "text",
+		DefaultGrace:  Duration{a.DefaultGrace},
+		DefaultSignal: signame.Name(a.DefaultSignal),
+		ShutdownGrace: Duration{a.ShutdownGrace},
+		Limits: Limits{
+			GroupsPerUID:      a.Limits.GroupsPerUID,
+			GroupsTotal:       a.Limits.GroupsTotal,
+			ConnectionsPerUID: a.Limits.ConnsPerUID,
+			ConnectionsTotal:  a.Limits.ConnsTotal,
+			TargetsPerWatch:   a.Limits.TargetsPerWatch,
+			TargetsPerUID:     a.Limits.TargetsPerUID,
+			DeadRetention:     Duration{a.DeadRetention},
+			DeadMax:           a.DeadMax,
+			SubscriberBuffer:  a.SubscriberBuffer,
+			ParallelKills:     a.ParallelKills,
+			WriteTimeout:      Duration{a.WriteTimeout},
+		},
+	}
+}
+
+// maxFile bounds what Parse reads: a real configuration is a few hundred
+// bytes.
+const maxFile = 1 << 20
+
+// Parse decodes TOML from r over f (keys absent from r keep f's values),
+// then validates the result. Unknown keys are an error.
+func Parse(r io.Reader, f *File) error {
+	b, err := io.ReadAll(io.LimitReader(r, maxFile+1))
+	if err != nil {
+		return err
+	}
+	if len(b) > maxFile {
+		return fmt.Errorf("larger than %d bytes", maxFile)
+	}
+	md, err := toml.Decode(string(b), f)
+	if err != nil {
+		return oneLine(err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return fmt.Errorf("unknown key %s (see the documented keys in orphand --help)", strings.Join(keys, ", "))
+	}
+	return f.Validate()
+}
+
+// Load reads the file at path over the defaults. A missing file is an
+// error only when the path was named explicitly; else the defaults apply.
+func Load(path string, explicit bool) (File, error) {
+	f := Default()
+	fh, err := os.Open(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return f, nil
+		}
+		return f, fmt.Errorf("config %s: %w", path, err)
+	}
+	defer fh.Close()
+	if err := Parse(fh, &f); err != nil {
+		return f, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Validate reports the first value that cannot work, naming its key.
+func (f File) Validate() error {
+	switch f.Backend {
+	case "auto", "systemd", "cgroupfs", "proc":
+	default:
+		return fmt.Errorf("backend %q: use auto, systemd, cgroupfs or proc", f.Backend)
+	}
+	for key, p := range map[string]string{"socket": f.Socket, "state_dir": f.StateDir} {
+		if p == "" || !filepath.IsAbs(p) {
+			return fmt.Errorf("%s %q: must be an absolute path", key, p)
+		}
+	}
+	if _, err := ParseLevel(f.LogLevel); err != nil {
+		return err
+	}
+	if f.LogFormat != "text" && f.LogFormat != "json" {
+		return fmt.Errorf("log_format %q: use text or json", f.LogFormat)
+	}
+	if _, err := signame.Parse(f.DefaultSignal); err != nil {
+		return fmt.Errorf("default_signal: %w", err)
+	}
+	_, err := f.Agent()
+	return err
+}
+
+// Agent returns the agent configuration the file describes (Subreaper and
+// OnReady are left for the caller).
+func (f File) Agent() (agent.Config, error) {
+	c := agent.DefaultConfig()
+	sig, err := signame.Parse(f.DefaultSignal)
+	if err != nil {
+		return c, fmt.Errorf("default_signal: %w", err)
+	}
+	l := f.Limits
+	for key, v := range map[string]int{
+		"limits.groups_per_uid": l.GroupsPerUID, "limits.groups_total": l.GroupsTotal,
+		"limits.connections_per_uid": l.ConnectionsPerUID, "limits.connections_total": l.ConnectionsTotal,
+		"limits.targets_per_watch": l.TargetsPerWatch, "limits.targets_per_uid": l.TargetsPerUID,
+		"limits.dead_max": l.DeadMax,
+	} {
+		if v < 0 {
+			return c, fmt.Errorf("%s = %d: must not be negative (0 means unlimited)", key, v)
+		}
+	}
+	for key, v := range map[string]int{"limits.subscriber_buffer": l.SubscriberBuffer, "limits.parallel_kills": l.ParallelKills} {
+		if v < 1 {
+			return c, fmt.Errorf("%s = %d: must be at least 1", key, v)
+		}
+	}
+	for key, d := range map[string]time.Duration{
+		"default_grace": f.DefaultGrace.Duration, "shutdown_grace": f.ShutdownGrace.Duration,
+		"limits.dead_retention": l.DeadRetention.Duration,
+	} {
+		if d < 0 {
+			return c, fmt.Errorf("%s = %v: must not be negative", key, d)
+		}
+	}
+	if l.WriteTimeout.Duration <= 0 {
+		return c, fmt.Errorf("limits.write_timeout = %v: must be positive", l.WriteTimeout.Duration)
+	}
+	c.DefaultGrace = f.DefaultGrace.Duration
+	c.DefaultSignal = sig
+	c.ShutdownGrace = f.ShutdownGrace.Duration
+	c.Limits.GroupsPerUID, c.Limits.GroupsTotal = l.GroupsPerUID, l.GroupsTotal
+	c.Limits.ConnsPerUID, c.Limits.ConnsTotal = l.ConnectionsPerUID, l.ConnectionsTotal
+	c.Limits.TargetsPerWatch, c.Limits.TargetsPerUID = l.TargetsPerWatch, l.TargetsPerUID
+	c.DeadRetention, c.DeadMax = l.DeadRetention.Duration, l.DeadMax
+	c.SubscriberBuffer, c.ParallelKills = l.SubscriberBuffer, l.ParallelKills
+	c.WriteTimeout = l.WriteTimeout.Duration
+	return c, c.Validate()
+}
+
+// oneLine keeps a TOML error on one line (toml.ParseError's long form
+// quotes the input over several).
+func oneLine(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+}

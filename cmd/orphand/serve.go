@@ -1,0 +1,225 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/orphand/orphand/agent"
+	"github.com/orphand/orphand/agent/config"
+	"github.com/orphand/orphand/cgroup/auto"
+	"github.com/orphand/orphand/internal/version"
+)
+
+const serveHelp = `Usage: orphand [serve] [flags]
+
+Runs the orphand agent. It serves the socket systemd passes (socket
+activation) or else listens on --socket itself (mode 0666: callers are
+authorised by their peer credentials, not by file permissions).
+
+On SIGTERM or SIGINT it stops accepting, lets requests in flight finish,
+and exits WITHOUT killing registered groups: their spawners are alive and
+a restarted agent does not yet take them over (restart safety is planned).
+
+Flags (they override the configuration file):
+`
+
+const configHelp = `
+Configuration file (TOML; every key optional, unknown keys are errors):
+
+  backend        = "auto"         # auto | systemd | cgroupfs | proc
+  socket         = "/run/orphand/orphand.sock"
+  state_dir      = "/var/lib/orphand"
+  cgroup_root    = ""             # cgroupfs root; "" = delegated cgroup or /orphand
+  log_level      = "info"         # debug | info | warn | error
+  log_format     = "text"         # text | json
+  default_grace  = "0s"           # polite signal -> SIGKILL, if a request names none
+  default_signal = "SIGTERM"
+  shutdown_grace = "5s"           # time for requests and kills in flight at stop
+
+  [limits]                        # quotas: 0 means unlimited; root is exempt per uid
+  groups_per_uid      = 1000
+  groups_total        = 50000
+  connections_per_uid = 1024
+  connections_total   = 16384
+  targets_per_watch   = 1024
+  targets_per_uid     = 10000
+  dead_retention      = "10m"     # ended groups stay visible this long...
+  dead_max            = 1000      # ...and at most this many
+  subscriber_buffer   = 1024      # events queued before a slow subscriber is dropped
+  parallel_kills      = 32
+  write_timeout       = "10s"     # a client that does not read is disconnected
+
+Exit status: 0 after a clean stop, 1 if the agent failed, 2 on a bad flag or
+configuration.
+`
+
+// serveOptions is the configuration after flags override the file.
+type serveOptions struct {
+	file config.File
+}
+
+func runServe(args []string, stdout, stderr io.Writer) int {
+	opts, code, ok := parseServe(args, stdout, stderr)
+	if !ok {
+		return code
+	}
+	log, err := newLogger(stderr, opts.file.LogLevel, opts.file.LogFormat)
+	if err != nil {
+		_, _ = fmt.Fprintln(stderr, "orphand:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := serve(ctx, opts, log); err != nil {
+		log.Error("orphand failed", "err", err)
+		return exitFailure
+	}
+	return exitOK
+}
+
+// parseServe reads the flags and the configuration file. ok is false when
+// the command must exit with code (help, version, or a usage error).
+func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, bool) {
+	fs := flag.NewFlagSet("orphand serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	def := config.Default()
+	var (
+		socket      = fs.String("socket", def.Socket, "listen on the Unix socket `PATH` when systemd passes none")
+		backend     = fs.String("backend", def.Backend, "cgroup `BACKEND`: "+strings.Join(auto.Names, ", "))
+		cgroupRoot  = fs.String("cgroup-root", def.CgroupRoot, "cgroupfs: create groups under the cgroup `PATH` (relative to the cgroup2 mount, or absolute below it)")
+		stateDir    = fs.String("state-dir", def.StateDir, "`DIR` for records that survive a restart")
+		configPath  = fs.String("config", config.DefaultPath, "configuration `FILE` (TOML; a missing default file means defaults)")
+		logLevel    = fs.String("log-level", def.LogLevel, "log `LEVEL`: debug, info, warn or error")
+		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: text or json")
+		showVersion = fs.Bool("version", false, "print the version and exit")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			_, _ = fmt.Fprint(stdout, serveHelp)
+			printFlags(stdout, fs)
+			_, _ = fmt.Fprint(stdout, configHelp)
+			return serveOptions{}, exitOK, false
+		}
+		_, _ = fmt.Fprintf(stderr, "orphand: %v (run orphand serve --help)\n", err)
+		return serveOptions{}, exitUsage, false
+	}
+	if *showVersion {
+		_, _ = fmt.Fprintln(stdout, version.String())
+		return serveOptions{}, exitOK, false
+	}
+	if fs.NArg() > 0 {
+		_, _ = fmt.Fprintf(stderr, "orphand: unexpected argument %q (run orphand serve --help)\n", fs.Arg(0))
+		return serveOptions{}, exitUsage, false
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	file, err := config.Load(*configPath, set["config"])
+	if err != nil {
+		_, _ = fmt.Fprintf(stderr, "orphand: %v\n", err)
+		return serveOptions{}, exitUsage, false
+	}
+	overrides := []struct {
+		flag     string
+		from, to *string
+	}{
+		{"socket", socket, &file.Socket},
+		{"backend", backend, &file.Backend},
+		{"cgroup-root", cgroupRoot, &file.CgroupRoot},
+		{"state-dir", stateDir, &file.StateDir},
+		{"log-level", logLevel, &file.LogLevel},
+		{"log-format", logFormat, &file.LogFormat},
+	}
+	for _, o := range overrides {
+		if set[o.flag] {
+			*o.to = *o.from
+		}
+	}
+	if err := file.Validate(); err != nil {
+		_, _ = fmt.Fprintf(stderr, "orphand: %v\n", err)
+		return serveOptions{}, exitUsage, false
+	}
+	return serveOptions{file: file}, 0, true
+}
+
+// newLogger makes the agent's structured logger on stderr (journald keeps
+// it under systemd).
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	lvl, err := config.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// serve runs the agent until ctx ends: the steps of a start, in order.
+func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
+	f := opts.file
+	log.Info("orphand starting", "version", version.String(), "pid", os.Getpid())
+	prepareStateDir(f.StateDir, log)
+
+	backend, err := auto.Open(ctx, auto.Config{Backend: f.Backend, CgroupRoot: f.CgroupRoot, Logger: log})
+	if err != nil {
+		return fmt.Errorf("open the cgroup backend: %w", err)
+	}
+	defer func() { _ = backend.Close() }()
+
+	ln, err := listen(f.Socket, log)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+
+	cfg, err := f.Agent()
+	if err != nil {
+		return err
+	}
+	n := newNotifier(log)
+	cfg.Subreaper = true
+	cfg.OnReady = func() {
+		n.notify("READY=1\nSTATUS=serving on " + ln.Addr().String() + " with the " + backend.Name() + " backend")
+	}
+	a, err := agent.New(cfg, backend, log)
+	if err != nil {
+		return err
+	}
+	stopWatchdog := n.startWatchdog(a)
+	defer stopWatchdog()
+	stopping := context.AfterFunc(ctx, func() { n.notify("STOPPING=1\nSTATUS=stopping") })
+	defer stopping()
+	return a.Run(ctx, ln)
+}
+
+// prepareStateDir creates the state directory. Nothing is stored there yet
+// (restart safety will), so failing to create it is only worth a warning.
+func prepareStateDir(dir string, log *slog.Logger) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		log.Warn("cannot create the state directory (not needed yet)", "dir", dir, "err", err)
+	}
+}
+
+// printFlags lists the flags the way users type them (--name).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if name != "" {
+			line += " " + strings.ToUpper(name)
+		}
+		if f.DefValue != "" && f.DefValue != "false" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		_, _ = fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+	})
+}

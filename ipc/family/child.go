@@ -99,15 +99,17 @@ func NewChildContext(ctx context.Context, info, name string) (*Child, error) {
 // hello sends the hello frame and reads the master's answer.
 func (c *Child) hello(ctx context.Context) error {
 	stop := bindDeadline(ctx, c.conn)
-	_, err := c.conn.Write(appendFrame(nil, frameHello, c.name, helloValue(ProtocolVersion)))
-	var f frame
-	if err == nil {
-		f, err = c.fr.readFrame()
-	}
+	// Read the answer even if the write failed: a master that refuses at
+	// once (wrong uid, too many connections) has left its reason there.
+	_, werr := c.conn.Write(appendFrame(nil, frameHello, c.name, helloValue(ProtocolVersion)))
+	f, err := c.fr.readFrame()
 	stop()
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			err = ctx.Err()
+		case werr != nil:
+			err = werr
 		}
 		return fmt.Errorf("family: saying hello to the master: %w", err)
 	}

@@ -1,12 +1,12 @@
 package family
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +35,8 @@ func newPeerChecker(o Options) peerChecker {
 	return pc
 }
 
-func probePeerPidfd() bool {
+// probePeerPidfd runs once per process.
+var probePeerPidfd = sync.OnceValue(func() bool {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return false
@@ -48,7 +49,7 @@ func probePeerPidfd() bool {
 	}
 	unix.Close(pfd)
 	return true
-}
+})
 
 // check returns the peer of c, or a *FrameError with CodePermissionDenied
 // saying why it is refused.
@@ -135,28 +136,10 @@ func isDescendant(pid, ancestor int) (bool, error) {
 
 // readPPid reads field 4 of /proc/<pid>/stat.
 func readPPid(pid int) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, err
 	}
-	return parsePPid(b)
-}
-
-// parsePPid takes the ppid from the text of /proc/<pid>/stat. The command
-// name (field 2) may hold spaces and parentheses, so fields are counted
-// from the last ')'.
-func parsePPid(b []byte) (int, error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, errors.New("malformed /proc stat: no ')'")
-	}
-	f := bytes.Fields(b[i+1:])
-	if len(f) < 2 {
-		return 0, errors.New("malformed /proc stat: too few fields")
-	}
-	ppid, err := strconv.Atoi(string(f[1]))
-	if err != nil {
-		return 0, fmt.Errorf("malformed /proc stat ppid: %w", err)
-	}
-	return ppid, nil
+	defer f.Close()
+	return parsePPid(f)
 }

@@ -77,9 +77,11 @@ func (b BlockMode) valid() bool { return b >= BlockNever && b <= BlockUntilData 
 // ProcessChildData takes what children have sent into the master's state,
 // in the order they sent it, and returns the kind of the last event
 // processed. With BlockNever it processes what has arrived and returns
-// PacketNoError if nothing had; with BlockUntilChild it returns after
-// processing a disconnection; with BlockUntilData, after a value, a queue
-// element or a disconnection. Events after that one stay pending.
+// PacketNoError if nothing had; unlike the seed's, it never waits for the
+// rest of a half-sent frame (frames are read by other goroutines). With
+// BlockUntilChild it returns after processing a disconnection; with
+// BlockUntilData, after a value, a queue element or a disconnection.
+// Events after that one stay pending.
 //
 // Until it is called, children that outpace the master block in their
 // writes, as in the seed. It fails with ErrHandlerRunning while the data

@@ -53,17 +53,20 @@ func runInGroup(ctx context.Context, cmd *exec.Cmd, g *procGroup, every time.Dur
 	ticker := time.NewTicker(every)
 	defer ticker.Stop()
 	done := ctx.Done()
+	killing := false
 	for waiting := true; waiting; {
-		kill := false
 		select {
 		case waitErr = <-exited:
 			waiting = false
+			continue
 		case <-done:
-			kill, done = true, nil // kill once; then keep waiting for the exit
+			killing, done = true, nil
 		case <-ticker.C:
-			kill = onTick != nil && onTick()
+			// Once killing, kill again on every tick until the exit: a
+			// process in uninterruptible sleep dies only when it wakes.
+			killing = killing || (onTick != nil && onTick())
 		}
-		if kill {
+		if killing {
 			if err := g.kill(); err != nil {
 				_ = cmd.Process.Kill() // at least the head of the tree; destroy retries the rest
 			}

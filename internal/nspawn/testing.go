@@ -33,7 +33,7 @@ func Require(t testing.TB) {
 		t.Skip("already inside an nspawn container (" + EnvInside + "=1); nesting is not supported")
 	}
 	testutil.RequireRoot(t)
-	for _, tool := range []string{"systemd-nspawn", "mmdebstrap", "unshare", "journalctl"} {
+	for _, tool := range []string{"systemd-nspawn", "mmdebstrap", "unshare"} {
 		testutil.RequireCommand(t, tool)
 	}
 	if err := preflight(); err != nil {
@@ -51,11 +51,14 @@ func Require(t testing.TB) {
 // resolved like go test does, from the working directory: "." is the
 // calling test's own package), boots, runs the tests matching the -test.run
 // pattern run with -test.v, streams their output to t, and fails t if they
-// fail or the run does. opts.Script is ignored; opts.Share defaults to a
-// t.TempDir and opts.Output to t.Output(). The package's source directory is
-// bound read-only at the same path and is the working directory, so
-// testdata/ works as on the host. ORPHAND_TEST_STRICT is passed on, and
-// -test.short when the host run has it.
+// fail, if the pattern matched no test, or if the run does.
+//
+// opts.Script is replaced; opts.Share defaults to a t.TempDir (the binary is
+// written there) and opts.Output to t.Output(). The package's source
+// directory is bound read-only at the same path and is the working
+// directory, so testdata/ works as on the host. ORPHAND_TEST_STRICT is
+// passed on, and -test.short when the host run has it; -test.timeout is set
+// 30 s short of opts.Timeout, so a hung test dumps its goroutines.
 func RunGoTest(t testing.TB, pkg, run string, opts Options) {
 	t.Helper()
 	Require(t)
@@ -71,8 +74,15 @@ func RunGoTest(t testing.TB, pkg, run string, opts Options) {
 	if testing.Short() {
 		flags += " -test.short"
 	}
-	opts.Script = fmt.Sprintf("cd %s && exec %s/%s %s -test.run %s",
-		shellQuote(dir), GuestShare, shellQuote(bin), flags, shellQuote(run))
+	// A hung test then panics with every goroutine's stack before the
+	// run's own timeout kills the container without a word.
+	if d := opts.timeout() - 30*time.Second; d >= 30*time.Second {
+		flags += " -test.timeout=" + d.String()
+	}
+	// Run from the container's root, not the share: a host /tmp mounted
+	// noexec would otherwise make the binary impossible to execute.
+	opts.Script = fmt.Sprintf("install -m 0755 %[1]s/%[2]s /usr/local/bin/%[2]s && cd %[3]s && exec /usr/local/bin/%[2]s %[4]s -test.run %[5]s",
+		GuestShare, shellQuote(bin), shellQuote(dir), flags, shellQuote(run))
 	env := map[string]string{}
 	for k, v := range opts.Env {
 		env[k] = v

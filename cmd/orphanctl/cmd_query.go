@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/orphand/orphand/ipc"
+)
+
+var lsCmd = &command{
+	name:       "ls",
+	synopsis:   "[-q]",
+	summary:    "list groups (yours; root sees all)",
+	interleave: true,
+	help: `Lists the groups you may see — your own; root sees every group — including
+recently ended ones, oldest first. "list" is an alias.
+
+Examples:
+  orphanctl ls
+  orphanctl ls -q | xargs -n1 orphanctl kill   # kill all your groups
+  orphanctl ls --json | jq '.groups[] | select(.state == "active") | .id'`,
+	run: func(ctx context.Context, c *cli, args []string) error {
+		fs := c.newFlagSet()
+		quiet := fs.Bool("q", false, "print only the ids of active groups, one per line")
+		fs.BoolVar(quiet, "quiet", false, "same as -q")
+		args, err := c.parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(args, 0, 0, ""); err != nil {
+			return err
+		}
+		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpList})
+		if err != nil {
+			return err
+		}
+		switch {
+		case c.json:
+			c.printResponse(resp)
+		case *quiet:
+			for _, g := range resp.Groups {
+				if g.State == ipc.StateActive {
+					c.printf("%s\n", g.ID)
+				}
+			}
+		default:
+			writeGroupTable(c.stdout, resp.Groups, time.Now())
+		}
+		return nil
+	},
+}
+
+var showCmd = &command{
+	name:       "show",
+	synopsis:   "GROUP",
+	summary:    "show a group and its members",
+	interleave: true,
+	help: `Shows everything the agent knows about GROUP and the pids of its live
+members (for a watch group: the targets not yet gone).
+
+Example:
+  orphanctl show 3f9c2a1b7d04`,
+	run: func(ctx context.Context, c *cli, args []string) error {
+		fs := c.newFlagSet()
+		args, err := c.parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
+			return err
+		}
+		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printResponse(resp)
+			return nil
+		}
+		if resp.Group == nil {
+			return errors.New("the agent's answer has no group")
+		}
+		writeGroupDetails(c.stdout, resp.Group, resp.Members, time.Now())
+		return nil
+	},
+}
+
+var statusCmd = &command{
+	name:       "status",
+	synopsis:   "",
+	summary:    "show the agent's health",
+	interleave: true,
+	help: `Shows the agent's version, backend, the kernel features it found, group
+counts by state, connections and uptime. Exit status 3 means no agent is
+reachable, so 'orphanctl status >/dev/null' is a liveness check.
+
+Example:
+  orphanctl status`,
+	run: func(ctx context.Context, c *cli, args []string) error {
+		fs := c.newFlagSet()
+		args, err := c.parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(args, 0, 0, ""); err != nil {
+			return err
+		}
+		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpStatus})
+		if err != nil {
+			return err
+		}
+		if c.json {
+			c.printResponse(resp)
+			return nil
+		}
+		if resp.Status == nil {
+			return errors.New("the agent's answer has no status")
+		}
+		writeStatus(c.stdout, resp.Status, c.socketShown())
+		return nil
+	},
+}
+
+var eventsCmd = &command{
+	name:       "events",
+	synopsis:   "[GROUP]",
+	summary:    "follow the agent's events (of one group, or all yours)",
+	interleave: true,
+	help: `Prints the agent's events as they happen — registered, spawner_exited,
+killing, killed, released — for GROUP, or for every group you may see, until
+interrupted (exit status 0) or the agent ends the stream.
+
+Examples:
+  orphanctl events
+  orphanctl events 3f9c2a1b7d04 --json`,
+	run: func(ctx context.Context, c *cli, args []string) error {
+		fs := c.newFlagSet()
+		args, err := c.parse(fs, args)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs(args, 0, 1, ""); err != nil {
+			return err
+		}
+		group := ""
+		if len(args) == 1 {
+			group = args[0]
+		}
+		cl, err := c.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = cl.Close() }()
+		events, err := cl.Subscribe(ctx, group)
+		if err != nil {
+			return err
+		}
+		for ev, err := range events {
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted: the normal way to stop following
+				}
+				return err
+			}
+			if c.json {
+				c.printJSON(ev)
+			} else {
+				writeEvent(c.stdout, ev)
+			}
+		}
+		return nil
+	},
+}
+
+// request dials, sends one request and closes.
+func (c *cli) request(ctx context.Context, req ipc.Request) (*ipc.Response, error) {
+	cl, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = cl.Close() }()
+	return cl.Do(ctx, req)
+}
+
+func (c *cli) socketShown() string {
+	if c.socket != "" {
+		return c.socket
+	}
+	return ipc.SocketPath()
+}

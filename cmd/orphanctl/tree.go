@@ -1,0 +1,184 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/proctree"
+)
+
+var treeCmd = &command{
+	name:       "tree",
+	synopsis:   "GROUP",
+	summary:    "draw a group's process tree",
+	interleave: true,
+	help: `Draws GROUP's live members as a process tree, the way pstree or systemd-cgls
+do: pid and command line, children under their parent. A member whose parent
+is not in the group (a double-forked daemon, reparented to a subreaper or to
+pid 1) starts a tree of its own. The drawing is a snapshot read from /proc
+right after asking the agent. With --json, prints the members with their
+parent pids and command lines.
+
+Example:
+  orphanctl tree 3f9c2a1b7d04`,
+	run: runTree,
+}
+
+func runTree(ctx context.Context, c *cli, args []string) error {
+	fs := c.newFlagSet()
+	args, err := c.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
+		return err
+	}
+	resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})
+	if err != nil {
+		return err
+	}
+	if resp.Group == nil {
+		return errors.New("the agent's answer has no group")
+	}
+	procs := readProcs(resp.Members)
+	if c.json {
+		c.printJSON(struct {
+			Group     *ipc.Group `json:"group"`
+			Processes []proc     `json:"processes"`
+		}{resp.Group, procs})
+		return nil
+	}
+	writeTree(c.stdout, resp.Group, procs)
+	return nil
+}
+
+// proc is one member as drawn.
+type proc struct {
+	Pid  int    `json:"pid"`
+	PPid int    `json:"ppid"`
+	Cmd  string `json:"cmd"`            // command line, or [comm] when it has none
+	Gone bool   `json:"gone,omitempty"` // exited between the agent's answer and the read
+}
+
+const maxCmdLen = 200
+
+// readProcs reads each pid's parent and command line from /proc.
+func readProcs(pids []int) []proc {
+	out := make([]proc, 0, len(pids))
+	for _, pid := range pids {
+		p, err := readProc(pid)
+		if err != nil {
+			p = proc{Pid: pid, Gone: true}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func readProc(pid int) (proc, error) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	f, err := os.Open(dir + "/stat")
+	if err != nil {
+		return proc{}, err
+	}
+	st, err := proctree.ParseStat(f)
+	f.Close()
+	if err != nil {
+		return proc{}, err
+	}
+	p := proc{Pid: pid, PPid: st.PPid, Cmd: "[" + st.Comm + "]"}
+	if raw, err := os.ReadFile(dir + "/cmdline"); err == nil && len(raw) > 0 {
+		p.Cmd = cmdline(raw)
+	}
+	return p, nil
+}
+
+// cmdline turns /proc/<pid>/cmdline (NUL-separated) into one printable
+// line, shortened to maxCmdLen.
+func cmdline(raw []byte) string {
+	raw = bytes.TrimRight(raw, "\x00")
+	s := strings.Map(func(r rune) rune {
+		switch {
+		case r == 0:
+			return ' '
+		case r < ' ' || r == 0x7f:
+			return '?'
+		}
+		return r
+	}, string(raw))
+	if len(s) > maxCmdLen {
+		s = s[:maxCmdLen] + "…"
+	}
+	return s
+}
+
+// writeTree draws the group header and its process forest.
+func writeTree(w io.Writer, g *ipc.Group, procs []proc) {
+	head := g.ID
+	if g.Name != "" {
+		head += " (" + g.Name + ")"
+	}
+	head += fmt.Sprintf(": %s group, %s", g.Kind, g.State)
+	if place := where(*g); place != "" {
+		head += ", " + place
+	}
+	_, _ = fmt.Fprintln(w, head)
+	if len(procs) == 0 {
+		_, _ = fmt.Fprintln(w, "└─(no live members)")
+		return
+	}
+
+	byPid := map[int]proc{}
+	for _, p := range procs {
+		byPid[p.Pid] = p
+	}
+	children := map[int][]int{}
+	var roots []int
+	for _, p := range procs {
+		if _, ok := byPid[p.PPid]; ok && !p.Gone && p.PPid != p.Pid {
+			children[p.PPid] = append(children[p.PPid], p.Pid)
+		} else {
+			roots = append(roots, p.Pid)
+		}
+	}
+	slices.Sort(roots)
+	for _, c := range children {
+		slices.Sort(c)
+	}
+	label := func(p proc) string {
+		s := strconv.Itoa(p.Pid) + " "
+		switch {
+		case p.Gone:
+			s += "(exited)"
+		default:
+			s += p.Cmd
+		}
+		if p.Pid == g.Spawner.Pid {
+			s += "  ← spawner"
+		}
+		return s
+	}
+	var draw func(pid int, prefix string, last bool)
+	draw = func(pid int, prefix string, last bool) {
+		branch, next := "├─", "│ "
+		if last {
+			branch, next = "└─", "  "
+		}
+		_, _ = fmt.Fprintf(w, "%s%s%s\n", prefix, branch, label(byPid[pid]))
+		kids := children[pid]
+		for i, k := range kids {
+			draw(k, prefix+next, i == len(kids)-1)
+		}
+	}
+	for i, r := range roots {
+		draw(r, "", i == len(roots)-1)
+	}
+}

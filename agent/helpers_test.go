@@ -53,8 +53,11 @@ type testAgent struct {
 func startAgent(t *testing.T, cfg Config, b cgroup.Backend) *testAgent {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil { // reachable by a client of another uid
-		t.Fatal(err)
+	// Reachable by a client of another uid: t.TempDir's parent is 0700.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sock := filepath.Join(dir, "orphand.sock")
 	ln, err := net.Listen("unix", sock)

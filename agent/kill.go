@@ -34,9 +34,11 @@ func (a *Agent) spawnerExited(g *group) {
 	a.startKillLocked(g, reasonSpawnerExited, g.killOptions())
 }
 
-// startKillLocked moves g, and every group nested in it that has not ended,
-// to killing and starts a goroutine per group that empties it. g is killed
-// with opts; nested groups with their own grace and signal.
+// startKillLocked moves g, and every group nested in it that is still
+// active, to killing and starts a goroutine per group that empties it. g is
+// killed with opts; nested groups with their own grace and signal. All are
+// marked first, so that each goroutine knows which nested kills to wait for
+// before removing its cgroup.
 func (a *Agent) startKillLocked(g *group, reason string, opts cgroup.KillOptions) {
 	set := []*group{g}
 	for _, n := range g.descendantsLocked() {
@@ -44,18 +46,28 @@ func (a *Agent) startKillLocked(g *group, reason string, opts cgroup.KillOptions
 			set = append(set, n)
 		}
 	}
+	starts := make([]func(), len(set))
 	for i, x := range set {
 		why, o := reason, opts
 		if i > 0 {
 			why, o = reasonParent, x.killOptions()
 		}
-		a.beginKillLocked(x, why, o)
+		starts[i] = a.prepareKillLocked(x, why, o)
+	}
+	for _, start := range starts {
+		start()
 	}
 }
 
-// beginKillLocked starts the kill of one active group (or restarts one
-// whose kill failed).
+// beginKillLocked starts the kill of one group: an active one, or one whose
+// last kill failed.
 func (a *Agent) beginKillLocked(g *group, reason string, opts cgroup.KillOptions) {
+	a.prepareKillLocked(g, reason, opts)()
+}
+
+// prepareKillLocked moves g to killing and returns the function that starts
+// its kill goroutine (to be called with a.mu still held).
+func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptions) (start func()) {
 	if g.State == ipc.StateActive {
 		a.transitionLocked(g, ipc.StateKilling, ipc.Event{Event: ipc.EventKilling, Reason: reason})
 	}
@@ -67,13 +79,15 @@ func (a *Agent) beginKillLocked(g *group, reason string, opts cgroup.KillOptions
 		delete(g.conn.onDisconnect, g.ID)
 		g.conn = nil
 	}
-	var nested []*group
-	for _, n := range g.descendantsLocked() {
-		if n.State == ipc.StateKilling {
-			nested = append(nested, n)
+	return func() {
+		var nested []*group
+		for _, n := range g.descendantsLocked() {
+			if n.State == ipc.StateKilling {
+				nested = append(nested, n)
+			}
 		}
+		a.kills.Go(func() { a.runKill(g, opts, cancel, nested) })
 	}
-	a.kills.Go(func() { a.runKill(g, opts, cancel, nested) })
 }
 
 // runKill empties g off the watcher's path: cancel stops the spawner watch;
@@ -228,4 +242,9 @@ func (a *Agent) closeHandles(g *group) {
 	}
 }
 
-func isGone(err error) bool { return errors.Is(err, cgroup.ErrNotFound) }
+// isGone reports an error that means the cgroup no longer exists: the
+// backend's ErrNotFound, or the kernel's ENODEV/ENOENT for files of a
+// cgroup removed under us (an enclosing group's removal takes nested ones).
+func isGone(err error) bool {
+	return errors.Is(err, cgroup.ErrNotFound) || errors.Is(err, syscall.ENODEV)
+}

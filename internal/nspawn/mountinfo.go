@@ -32,7 +32,7 @@ func parseMountinfo(r io.Reader) ([]mountEntry, error) {
 		}
 		f := strings.Fields(line)
 		sep := slices.Index(f, "-")
-		if sep < 6 || len(f) < sep+3 {
+		if sep < 6 || len(f) < sep+4 {
 			return nil, fmt.Errorf("mountinfo line %d: want \"ID PARENT DEV ROOT POINT OPTS ... - TYPE SOURCE OPTS\", got %q", n, line)
 		}
 		out = append(out, mountEntry{

@@ -26,6 +26,8 @@ type procGroup struct {
 	v2    string // directory in the cgroup2 mount
 	v1    string // directory in the name=systemd hierarchy, or ""
 	guard *guard // ends the group if this program dies; nil for a found group
+
+	noKillFile bool // tests: act as if cgroup.kill were missing (kernel < 5.14)
 }
 
 // hostCgroups finds the cgroup2 mount and the name=systemd v1 hierarchy.
@@ -100,7 +102,10 @@ func (g *procGroup) populated() (bool, error) {
 // does it in one write, escapees included; without it every pid of every
 // cgroup.procs below is signalled (callers repeat until empty).
 func (g *procGroup) kill() error {
-	err := writeExisting(filepath.Join(g.v2, "cgroup.kill"), "1")
+	err := fs.ErrNotExist
+	if !g.noKillFile {
+		err = writeExisting(filepath.Join(g.v2, "cgroup.kill"), "1")
+	}
 	if err == nil || errors.Is(err, fs.ErrNotExist) && !g.exists() {
 		return nil
 	}
@@ -142,17 +147,38 @@ func (g *procGroup) exists() bool {
 
 // destroy kills what is left, waits until the group is empty and removes
 // both directories with everything nspawn and systemd created below them.
-// It uses its own deadline: it runs after the run's context has ended.
+// It uses its own deadline: it runs after the run's context has ended. On
+// failure the guard stays armed, so the cleanup is tried again when this
+// program exits.
 func (g *procGroup) destroy(wait time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
+	if err := g.empty(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	for _, root := range []string{g.v2, g.v1} {
+		if root != "" {
+			errs = append(errs, removeTree(ctx, root))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if g.guard != nil {
+		err := g.guard.release()
+		g.guard = nil
+		return err
+	}
+	return nil
+}
+
+// empty kills until no process is left in the group.
+func (g *procGroup) empty(ctx context.Context) error {
 	for {
 		busy, err := g.populated()
-		if err != nil {
+		if err != nil || !busy {
 			return err
-		}
-		if !busy {
-			break
 		}
 		if err := g.kill(); err != nil {
 			return err
@@ -161,21 +187,10 @@ func (g *procGroup) destroy(wait time.Duration) error {
 		// between re-reads is plenty for a test harness's teardown.
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cgroup %s still has processes %v after cgroup.kill: %w", g.v2, wait, ctx.Err())
+			return fmt.Errorf("cgroup %s still has processes after cgroup.kill: %w", g.v2, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	var errs []error
-	for _, root := range []string{g.v2, g.v1} {
-		if root != "" {
-			errs = append(errs, removeTree(ctx, root))
-		}
-	}
-	if g.guard != nil {
-		errs = append(errs, g.guard.release())
-		g.guard = nil
-	}
-	return errors.Join(errs...)
 }
 
 // removeTree removes an empty cgroup and its child groups, deepest first.

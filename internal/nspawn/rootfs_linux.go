@@ -28,8 +28,8 @@ var (
 func Rootfs(ctx context.Context) (string, error) {
 	rootfsMu.Lock()
 	defer rootfsMu.Unlock()
-	if rootfsPath != "" {
-		return rootfsPath, nil
+	if rootfsPath != "" && complete(filepath.Dir(rootfsPath)) {
+		return rootfsPath, nil // unless someone emptied the cache meanwhile
 	}
 	for _, tool := range []string{"mmdebstrap", "unshare"} {
 		if _, err := exec.LookPath(tool); err != nil {

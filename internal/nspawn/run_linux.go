@@ -141,7 +141,7 @@ func (r *run) run(parent context.Context) (code int, err error) {
 	})
 	r.copyOutput(out)
 	if err != nil {
-		return -1, r.fail(fmt.Errorf("start systemd-nspawn: %w", err))
+		return -1, r.fail(err)
 	}
 	r.log.Info("nspawn: container exited", "elapsed", time.Since(began).Round(time.Millisecond), "wait", waitErr)
 
@@ -164,8 +164,8 @@ func (r *run) run(parent context.Context) (code int, err error) {
 	}
 }
 
-// nspawnArgs is the systemd-nspawn command line (see SYSTEMD-HOST facts in
-// the package doc for why each flag is there).
+// nspawnArgs is the systemd-nspawn command line; the package doc says why
+// each flag is there.
 func (r *run) nspawnArgs() []string {
 	args := []string{
 		"--directory=" + r.rootfs,

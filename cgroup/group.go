@@ -48,6 +48,12 @@ type Spec struct {
 	// scope in the spawner's current slice and binds it to the spawner's
 	// unit.
 	Pids []int
+	// Stop is how the backend itself kills the group when it ends it on
+	// its own, without the agent: the systemd backend sets the scope's
+	// KillSignal= to Stop.Signal and TimeoutStopSec= to Stop.Grace, used
+	// when the unit the scope is bound to stops. The zero value means
+	// SIGKILL at once, like a kill with no grace.
+	Stop KillOptions
 }
 
 // Ref identifies a group durably, for the agent's state records.
@@ -104,8 +110,8 @@ type KillResult struct {
 	// Method names the mechanism that emptied the group: "signal" (the
 	// polite signal was enough), "cgroup.kill", "freeze+sigkill" (the
 	// fallback), "sigkill" (the fallback without a freezer, kernels before
-	// 5.2) or "pidfd" (the proc backend). It is empty when the group was
-	// already empty.
+	// 5.2) or "pidfd" (the proc backend). It is empty when nothing had to
+	// be done: the group was empty, or emptied by itself meanwhile.
 	Method string
 }
 

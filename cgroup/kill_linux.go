@@ -70,6 +70,9 @@ func (fs *FS) kill(ctx context.Context, rel string, opts KillOptions) (KillResul
 
 	var t tree
 	if err := t.walk(dir, true); err != nil {
+		if gone(err) {
+			return res, nil
+		}
 		return res, err
 	}
 	res.Killed = len(t.pids)
@@ -113,9 +116,18 @@ func (fs *FS) kill(ctx context.Context, rel string, opts KillOptions) (KillResul
 			_, err = w.wait(ctx, empty)
 			return res, err
 		}
+		if ev, rerr := w.read(); rerr == nil && !ev.Populated {
+			return res, nil // emptied (or removed) meanwhile
+		}
 		fs.noteKillFailed(rel, err)
 	}
 	return fs.fallbackKill(ctx, dir, w, &t, res)
+}
+
+// gone reports whether err says the cgroup was removed under us (ENODEV
+// from a file of a removed cgroup, ENOENT from a lookup in it).
+func gone(err error) bool {
+	return errors.Is(err, unix.ENODEV) || errors.Is(err, unix.ENOENT)
 }
 
 // noteKillFailed logs a failed cgroup.kill write (once per FS at warning
@@ -149,6 +161,9 @@ func (fs *FS) fallbackKill(ctx context.Context, dir int, w *eventsWatch, first *
 		}
 		var t tree
 		err := t.walk(dir, true)
+		if gone(err) {
+			return res, nil // removed meanwhile: nothing left in it
+		}
 		if err == nil {
 			var found []proctree.Identity
 			found, err = fs.signalMembers(&t, syscall.SIGKILL, seen)

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -232,6 +233,11 @@ func (w *eventsWatch) Close() {
 // read re-reads cgroup.events.
 func (w *eventsWatch) read() (Events, error) {
 	n, err := w.events.ReadAt(w.buf[:], 0)
+	if errors.Is(err, unix.ENODEV) {
+		// The cgroup was removed (systemd removes an emptied scope's cgroup
+		// at once): a removed cgroup has no processes.
+		return Events{}, nil
+	}
 	if n == 0 && err != nil {
 		return Events{}, fmt.Errorf("cgroup: read cgroup.events: %w", err)
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/cgroup/cgroupfs"
+	"github.com/orphand/orphand/cgroup/systemd"
 )
 
 // Backend names accepted in Config.Backend.
@@ -94,7 +95,7 @@ func open(ctx context.Context, name string, cfg Config, log *slog.Logger) (cgrou
 		if !SystemdBooted() {
 			return nil, errors.New("PID 1 is not systemd (/run/systemd/system does not exist)")
 		}
-		return nil, errors.New("the systemd backend is not implemented yet")
+		return systemd.Open(ctx, systemd.Config{NoCgroupKill: cfg.NoCgroupKill, Logger: log})
 	case Cgroupfs:
 		return cgroupfs.Open(ctx, cgroupfs.Config{Root: cfg.CgroupRoot, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
 	default:

@@ -80,6 +80,13 @@ func Dir(t testing.TB) string {
 	return rel
 }
 
+var checks []func() string
+
+// AddCheck adds a check Main runs after the tests: it returns a
+// description of what the tests left behind, or "" (call it from TestMain,
+// before Main).
+func AddCheck(check func() string) { checks = append(checks, check) }
+
 // Main creates nothing yet, runs the helper mode the environment asks for
 // (never returning then), or runs the tests and then checks that they left
 // no cgroup and no process under the test root, destroying any leftovers
@@ -93,6 +100,12 @@ func Main(m *testing.M, prefix string) {
 	root.mount = Mount()
 	root.rel = "/" + prefix + "-" + RandHex(4)
 	code := m.Run()
+	for _, check := range checks {
+		if left := check(); left != "" {
+			fmt.Fprintf(os.Stderr, "cgtest: tests left things behind:\n%s", left)
+			code = 1
+		}
+	}
 	if root.mount != "" {
 		if left := leftovers(root.mount, root.rel); left != "" {
 			fmt.Fprintf(os.Stderr, "cgtest: tests left things behind under %s%s:\n%s", root.mount, root.rel, left)

@@ -1,0 +1,119 @@
+package systemd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/orphand/orphand/cgroup"
+)
+
+// Backend is the systemd backend. It is safe for concurrent use.
+type Backend struct {
+	conn     *sdbus.Conn
+	fs       *cgroup.FS
+	features cgroup.Features
+	log      *slog.Logger
+	noPIDFDs atomic.Bool // systemd refused the PIDFDs property once
+}
+
+var _ cgroup.Backend = (*Backend)(nil)
+
+// Open connects to systemd over the system bus, discovers the cgroup2
+// mount systemd manages and looks in the agent's own cgroup for
+// cgroup.kill and cgroup.freeze (it cannot create a scratch cgroup in a
+// tree systemd owns). Its error wraps cgroup.ErrUnavailable when systemd
+// cannot be reached.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cfg.Mount
+	if m.Path == "" {
+		var err error
+		if m, err = cgroup.Discover(); err != nil {
+			return nil, err
+		}
+	}
+	fs, err := cgroup.OpenFS(m, cgroup.Options{NoKill: cfg.NoCgroupKill, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	conn, err := sdbus.NewSystemConnectionContext(ctx)
+	if err != nil {
+		_ = fs.Close()
+		return nil, fmt.Errorf("%w: systemd: cannot reach systemd on the system bus (is dbus running?): %w", cgroup.ErrUnavailable, err)
+	}
+	b := &Backend{conn: conn, fs: fs, log: log}
+	if err := b.probe(); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Backend) probe() error {
+	version, err := b.conn.GetManagerProperty("Version")
+	if err != nil {
+		return fmt.Errorf("%w: systemd: read its version over D-Bus: %w", cgroup.ErrUnavailable, err)
+	}
+	own, err := b.fs.CgroupOf(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("%w: systemd: %w", cgroup.ErrUnavailable, err)
+	}
+	kill, freeze := b.fs.HasFile(own, "cgroup.kill"), b.fs.HasFile(own, "cgroup.freeze")
+	b.fs.SetFeatures(kill, freeze)
+	m := b.fs.Mount()
+	b.features = cgroup.Features{
+		Backend: "systemd", Mount: m.Path, Layout: m.Layout,
+		Kill: kill, Freeze: freeze, Writable: true, Openat2: b.fs.Openat2(),
+		Systemd: strings.Trim(version, `"`),
+	}
+	return nil
+}
+
+// Name returns "systemd".
+func (b *Backend) Name() string { return "systemd" }
+
+// Features reports what Open found. Root is empty: scopes go into their
+// spawners' slices.
+func (b *Backend) Features() cgroup.Features { return b.features }
+
+// FS returns the opened cgroup2 hierarchy.
+func (b *Backend) FS() *cgroup.FS { return b.fs }
+
+// Close closes the D-Bus connection and the mount descriptor. Scopes are
+// left as they are.
+func (b *Backend) Close() error {
+	b.conn.Close()
+	return b.fs.Close()
+}
+
+// D-Bus error names this package tells apart.
+const (
+	errNoSuchUnit       = "org.freedesktop.systemd1.NoSuchUnit"
+	errUnknownProperty  = "org.freedesktop.DBus.Error.UnknownProperty"
+	errPropertyReadOnly = "org.freedesktop.DBus.Error.PropertyReadOnly"
+	errNoSuchProcess    = "org.freedesktop.DBus.Error.UnixProcessIdUnknown"
+)
+
+// dbusErrorName returns the D-Bus error name in err's chain, or "".
+func dbusErrorName(err error) string {
+	var de dbus.Error
+	if errors.As(err, &de) {
+		return de.Name
+	}
+	var dep *dbus.Error
+	if errors.As(err, &dep) {
+		return dep.Name
+	}
+	return ""
+}

@@ -327,12 +327,12 @@ func TestCgroupfsConcurrentRegisterAndKill(t *testing.T) {
 			c := dial(t, ta.sock)
 			r := c.do(ipc.Request{Op: ipc.OpRegister, Pid: cmd.Process.Pid, Name: "c" + strconv.Itoa(i)})
 			if !r.OK {
-				errs <- fmt.Errorf("register: %+v", r.Error)
+				errs <- fmt.Errorf("register: %w", r.Error)
 				return
 			}
 			k := c.do(ipc.Request{Op: ipc.OpKill, Group: r.Group.ID})
 			if !k.OK || *k.Killed != 1 {
-				errs <- fmt.Errorf("kill: %+v %v", k.Error, k.Killed)
+				errs <- fmt.Errorf("kill: %w (killed %v)", k.Error, k.Killed)
 				return
 			}
 			if st, _ := cmd.Process.Wait(); st == nil || st.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {

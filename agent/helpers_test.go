@@ -266,3 +266,9 @@ func waitChildren(t testing.TB, pid, n int) []int {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// jsonUnmarshalLine decodes the first line of out.
+func jsonUnmarshalLine(out []byte, v any) error {
+	line, _, _ := strings.Cut(string(out), "\n")
+	return json.Unmarshal([]byte(line), v)
+}

@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/orphand/orphand/ipc"
+)
+
+// registerSelf runs the test binary as a client that registers itself (no
+// pid: the agent identifies the caller from the socket) and returns the
+// helper's pid and the response line.
+func registerSelf(t *testing.T, sock string) (int, ipc.Response) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self)
+	cmd.Env = append(os.Environ(), helperEnv+"="+sock, helperReqsEnv+"="+`{"op":"register","id":1}`)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v: %s", err, out)
+	}
+	var r ipc.Response
+	if err := jsonUnmarshalLine(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid, r
+}
+
+// The caller's identity comes from SO_PEERPIDFD, or with it forced off from
+// SO_PEERCRED's pid checked against the start time: both name the helper.
+func TestPeerIdentityBothWays(t *testing.T) {
+	for _, fallback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("fallback=%v", fallback), func(t *testing.T) {
+			forcePeerCredFallback = fallback
+			t.Cleanup(func() { forcePeerCredFallback = false })
+			ta := startAgent(t, testConfig(), newFakeBackend(t))
+			events := subscribe(t, ta, "")
+			pid, r := registerSelf(t, ta.sock)
+			if !r.OK || r.Group.Spawner.Pid != pid {
+				t.Fatalf("register self: %+v (helper pid %d)", r, pid)
+			}
+			events.waitEvent(ipc.EventKilled, r.Group.ID) // the helper exited: its group ends
+		})
+	}
+}
+
+// The fallback refuses a pid whose process started after the connection
+// was accepted: a newcomer that reused the peer's pid.
+func TestPeerFallbackRefusesNewcomer(t *testing.T) {
+	forcePeerCredFallback = true
+	t.Cleanup(func() { forcePeerCredFallback = false })
+	h, err := probeHost(testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cl, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	p, err := readPeer(srv, h, bootTicks())
+	if err != nil || p.proc == nil || p.proc.Pid() != os.Getpid() || !p.sameNS || p.caller.UID != uint32(os.Getuid()) {
+		t.Fatalf("peer: %+v %v", p, err)
+	}
+	p.proc.Close()
+	// Pretend the connection was accepted before this process started.
+	p, err = readPeer(srv, h, 0)
+	if err != nil || p.proc != nil {
+		t.Fatalf("a process younger than the connection was accepted: %+v %v", p, err)
+	}
+}

@@ -1,4 +1,127 @@
 // Package agent is the orphand agent: it serves protocol v1 (package ipc)
 // on a Unix socket, keeps a registry of groups, watches every spawner
 // through its pidfd and kills a group the moment its trigger fires.
+//
+// [New] takes a [Config], a cgroup backend and a logger; [Agent.Run] takes
+// the listener (the caller owns it: systemd's socket or its own) and returns
+// only when every goroutine it started has ended.
+//
+// # Connections
+//
+// Each connection has one goroutine that reads a line, handles it and
+// writes the response; a client that sends nothing, or half a line, holds
+// up nobody else. A line longer than ipc.MaxLine (newline included) is
+// answered with too_large and the connection is closed; invalid JSON, a
+// request without "op" or an unknown op is answered with an error and the
+// connection goes on. Blank lines are ignored. Responses may be longer than
+// ipc.MaxLine (a list of thousands of groups). A client that does not read
+// its responses within Config.WriteTimeout is disconnected.
+//
+// The caller is identified when it connects: uid and pid from SO_PEERCRED,
+// and its process held by the pidfd SO_PEERPIDFD gives (Linux 6.5+). Where
+// the kernel lacks SO_PEERPIDFD the agent opens a pidfd for the pid and
+// accepts it only if that process started no later than the connection was
+// accepted (clock-tick resolution: a newcomer that reused the pid within
+// the same 10 ms tick is not detected). New probes which path works and
+// logs it. A caller in another pid namespace may use every op, but may not
+// name pids (its numbers mean nothing here); it registers itself by leaving
+// "pid" out, if the agent can see its process at all.
+//
+// # Groups and their triggers
+//
+// register makes a subtree group: the spawner ("pid", default the caller)
+// and its current descendants that share its cgroup are moved into a new
+// cgroup (cgroupfs) or scope (systemd). A descendant in another cgroup was
+// put there on purpose (a container runtime, systemd, another group) and is
+// left alone; if it heads a top-level group of the same owner, the new
+// group adopts that group as nested. After the move the agent looks for
+// children forked meanwhile by members (born in the old cgroup) and
+// attaches them, until a pass finds none: everything forked after that is
+// born inside the group. One window remains: a process that forks and exits
+// while the registration runs can orphan a grandchild outside the group;
+// registering before starting children (as orphanctl run does) closes it.
+//
+// The trigger (on) is the spawner's exit ("exit", the default), seen when
+// its pidfd becomes readable — a zombie counts — through one watcher for
+// all spawners, with no polling. With on "disconnect" the trigger is instead
+// the end of the connection that registered the group (EOF, a reset, or the
+// agent closing it after too_large), for whatever reason other than the
+// agent itself stopping; the spawner's exit then triggers nothing.
+//
+// watch makes a watch group, the seed's model: the watched process ("pid",
+// default the caller) and the targets ("kill") are held as pidfds from the
+// moment of registration, so a target whose pid is later reused by another
+// process is never signalled. On the trigger the targets alive get the
+// polite signal, up to the grace to exit, then SIGKILL, and the group is
+// dead once every target has exited. A watch group has no cgroup: only the
+// targets themselves die, not their children.
+//
+// attach adds a process: to a subtree group, the process and its
+// descendants that share its cgroup (with the same re-check); to a watch
+// group, one more target. A process already in another group is refused.
+//
+// # Killing
+//
+// A trigger or a kill request moves the group to "killing" and hands it to
+// a goroutine of its own (at most Config.ParallelKills run the pipeline at
+// once), never to the watcher's goroutine: writing cgroup.kill blocks for
+// tens of ms on big groups. The pipeline is the backend's (polite signal,
+// grace, cgroup.kill or its fallback, wait for populated 0); then the
+// cgroup is removed or the scope stopped. The group becomes "dead" with the
+// number killed, and the killed event reports the time from the trigger to
+// empty. kill answers once the group is empty; killing a dead group answers
+// with what its kill counted. A kill that fails (rare: a backend error)
+// leaves the group in "killing" and is retried by the next kill request.
+//
+// # Nesting
+//
+// A process already inside a group may register its own: the new group
+// nests in the group whose cgroup holds the spawner (or the one "parent"
+// names, which the caller must control). With cgroupfs it is a
+// subdirectory of the enclosing group; systemd scopes cannot nest, so it is
+// a sibling scope in the same slice. Either way, killing a group kills every
+// group nested in it (at any depth, the agent kills each), and a nested
+// group's own trigger kills only itself.
+//
+// # Release
+//
+// release stops watching a group and leaves its processes alone, for good:
+// the group becomes "released", a released group cannot be killed through
+// the agent any more, and groups nested in it stay active. The processes
+// stay in the group's cgroup (it is the only cgroup they have); the agent
+// removes that cgroup once it is empty (checking with a backoff of 1 s
+// doubling to 5 min, only while such groups exist), never before. A systemd
+// scope is collected by systemd once empty. A released group nested in a
+// cgroupfs group is still inside its parent's cgroup and dies with it.
+//
+// # Ended groups
+//
+// Dead and released groups stay visible in list and show for
+// Config.DeadRetention, and at most Config.DeadMax of them (the oldest go
+// first). A timer runs only while something is due, so an idle agent has no
+// wake-ups.
+//
+// # Stopping
+//
+// When Run's context ends the agent stops accepting, lets requests in
+// flight finish and kills in flight complete for up to Config.ShutdownGrace
+// (then cancels them: such a group stays in "killing"), stops watching, and
+// returns. It does not kill registered groups — their spawners are alive —
+// and it forgets them: until restart safety exists (state records and the
+// fd store), a restarted agent does not watch the groups of the previous
+// one, whose cgroups stay in place.
+//
+// # Authorization
+//
+// Every process the agent acts on passes package policy's rules, decided
+// from facts read through the process's verified pidfd; every group op
+// checks ownership. Quotas reserve a place before the work starts.
+//
+// # Locking
+//
+// Agent.mu guards the registry and every group's mutable fields; it is a
+// leaf lock (see [Agent]). Watcher registrations and cancellations, pidfd
+// closes and all I/O happen without it. Every state change goes through
+// one function, transitionLocked, which also publishes the event: it is
+// where persistence of the plain [Record] will hook in.
 package agent

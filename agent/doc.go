@@ -54,7 +54,8 @@
 // process is never signalled. On the trigger the targets alive get the
 // polite signal, up to the grace to exit, then SIGKILL, and the group is
 // dead once every target has exited. A watch group has no cgroup: only the
-// targets themselves die, not their children.
+// targets themselves die, not their children. watch takes "on" too, with
+// the same meaning as for register.
 //
 // attach adds a process: to a subtree group, the process and its
 // descendants that share its cgroup (with the same re-check); to a watch
@@ -116,6 +117,13 @@
 // Every process the agent acts on passes package policy's rules, decided
 // from facts read through the process's verified pidfd; every group op
 // checks ownership. Quotas reserve a place before the work starts.
+// Membership is checked when a process enters a group (register, attach);
+// what its members start later belongs to the group whatever its uid (a
+// sudo run from a registered shell), and dies with it — on the trigger as
+// on a kill request — just as a systemd session scope takes its sudo
+// children with it. Children caught by the re-check after a move are
+// attached without a policy check for the same reason: had they been
+// forked a moment later they would have been born inside.
 //
 // # Locking
 //

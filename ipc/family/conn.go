@@ -162,23 +162,33 @@ func (m *Master) emit(e event) bool {
 	}
 }
 
-// timedReader renews a read deadline before every read, so a timeout
-// measures silence, not the length of a transfer.
+// timedReader keeps a read deadline timeout ahead of every read, so a
+// timeout measures silence, not the length of a transfer. It renews the
+// deadline only when less than 7/8 of the timeout is left, which spares a
+// timer update on most reads: silence is caught after 7/8 of the timeout
+// at the earliest.
 type timedReader struct {
-	c       *net.UnixConn
-	timeout time.Duration
+	c        *net.UnixConn
+	timeout  time.Duration // for reads from now on; 0: none
+	deadline time.Time     // the deadline set on c; zero: none
 }
 
-func (t *timedReader) setTimeout(d time.Duration) {
-	if d <= 0 && t.timeout > 0 {
-		_ = t.c.SetReadDeadline(time.Time{})
-	}
-	t.timeout = d
-}
+func (t *timedReader) setTimeout(d time.Duration) { t.timeout = d }
 
 func (t *timedReader) Read(p []byte) (int, error) {
-	if t.timeout > 0 {
-		_ = t.c.SetReadDeadline(time.Now().Add(t.timeout))
+	switch {
+	case t.timeout <= 0:
+		if !t.deadline.IsZero() {
+			_ = t.c.SetReadDeadline(time.Time{})
+			t.deadline = time.Time{}
+		}
+	default:
+		now := time.Now()
+		left := t.deadline.Sub(now)
+		if t.deadline.IsZero() || left < t.timeout*7/8 || left > t.timeout {
+			t.deadline = now.Add(t.timeout)
+			_ = t.c.SetReadDeadline(t.deadline)
+		}
 	}
 	return t.c.Read(p)
 }

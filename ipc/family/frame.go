@@ -92,10 +92,16 @@ type frameReader struct {
 	buf [headerSize]byte
 }
 
+// readBuffer is the frameReader's buffer size. Small: headers, keys and
+// small values come through it, many per read, while most of a larger
+// value goes from the socket straight into its own buffer (bufio reads
+// directly into requests larger than its buffer), copied only once.
+const readBuffer = 8 << 10
+
 func newFrameReader(r io.Reader, lim limits) *frameReader {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
+		br = bufio.NewReaderSize(r, readBuffer)
 	}
 	return &frameReader{r: br, lim: lim}
 }

@@ -23,7 +23,11 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
 	}
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		if plain.dir != "" {
+			_ = os.RemoveAll(plain.dir)
+		}
+	}))
 }
 
 // roles maps a role name to what a re-executed test binary does.

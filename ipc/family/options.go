@@ -57,12 +57,14 @@ type Options struct {
 	HelloTimeout time.Duration
 
 	// StallTimeout drops a child that stops sending in the middle of a
-	// frame for this long (default 30 s). Its partial frame is discarded.
+	// frame for this long (default 30 s; the check may fire from 7/8 of
+	// it). Its partial frame is discarded.
 	StallTimeout time.Duration
 
 	// IdleTimeout, when positive, drops a child that sends nothing at all
-	// for this long. Zero (the default) lets children stay connected
-	// silently for as long as they run, as the seed's children do.
+	// for this long (the check may fire from 7/8 of it). Zero, the
+	// default, lets children stay connected silently for as long as they
+	// run, as the seed's children do.
 	IdleTimeout time.Duration
 
 	// noPeerPidfd forces the fallback without SO_PEERPIDFD (tests).

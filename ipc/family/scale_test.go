@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -197,18 +199,35 @@ func vmHWM() (int64, error) {
 	return 0, fmt.Errorf("no VmHWM in /proc/self/status")
 }
 
+// plain caches the build plainBinary makes; TestMain removes its dir.
+var plain struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
 // plainBinary is this test binary, or in a race build the same tests
-// compiled without the race detector.
+// compiled without the race detector (built once per run).
 func plainBinary(t *testing.T) string {
 	if !raceEnabled {
 		return os.Args[0]
 	}
 	gobin := testutil.RequireCommand(t, "go")
-	bin := t.TempDir() + "/family.test"
-	cmd := exec.Command(gobin, "test", "-c", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building a master without -race: %v\n%s", err, out)
+	plain.once.Do(func() {
+		plain.dir, plain.err = os.MkdirTemp("", "family-plain-")
+		if plain.err != nil {
+			return
+		}
+		plain.bin = filepath.Join(plain.dir, "family.test")
+		cmd := exec.Command(gobin, "test", "-c", "-o", plain.bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			plain.err = fmt.Errorf("building the tests without -race: %w\n%s", err, out)
+		}
+	})
+	if plain.err != nil {
+		t.Fatal(plain.err)
 	}
-	return bin
+	return plain.bin
 }

@@ -1,8 +1,10 @@
 package family
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -31,7 +33,11 @@ func (m *Master) serve(c *net.UnixConn) {
 	_ = c.SetReadDeadline(time.Now().Add(m.opts.HelloTimeout))
 	ci, version, err := m.readHello(fr, p)
 	if err != nil {
-		m.log.Warn("family: connection dropped before hello", "peer_pid", p.pid, "err", err)
+		level := slog.LevelWarn
+		if errors.Is(err, io.EOF) {
+			level = slog.LevelDebug // connected and left: a probe, not an attack
+		}
+		m.log.Log(context.Background(), level, "family: connection dropped before hello", "peer_pid", p.pid, "err", err)
 		if fe := (*FrameError)(nil); errors.As(err, &fe) {
 			refuse(c, fe)
 		}

@@ -30,24 +30,27 @@ func TestMain(m *testing.M) {
 }
 
 // modes runs a test with cgroup.kill and with the fallback forced.
+// and once more resolving paths without openat2(2).
 var modes = []struct {
 	name   string
-	noKill bool
+	cfg    cgroupfs.Config
 	method string
 }{
-	{"cgroup.kill", false, cgroup.MethodCgroupKill},
-	{"fallback", true, cgroup.MethodFreezeSIGKILL},
+	{"cgroup.kill", cgroupfs.Config{}, cgroup.MethodCgroupKill},
+	{"fallback", cgroupfs.Config{NoCgroupKill: true}, cgroup.MethodFreezeSIGKILL},
+	{"no-openat2", cgroupfs.Config{NoOpenat2: true}, cgroup.MethodCgroupKill},
 }
 
 // openBackend opens a backend rooted at a fresh cgroup under the test root.
-func openBackend(t *testing.T, noKill bool) (*cgroupfs.Backend, string) {
+func openBackend(t *testing.T, cfg cgroupfs.Config) (*cgroupfs.Backend, string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	if cgtest.Mount() == "" {
 		testutil.Skipf(t, "no cgroup2 mount")
 	}
 	root := cgtest.Dir(t)
-	b, err := cgroupfs.Open(ctx(t, 30*time.Second), cgroupfs.Config{Root: root, NoCgroupKill: noKill})
+	cfg.Root = root
+	b, err := cgroupfs.Open(ctx(t, 30*time.Second), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -97,7 +100,7 @@ func spawnInto(t testing.TB, g cgroup.Group, argv ...string) *exec.Cmd {
 }
 
 func TestOpenFeatures(t *testing.T) {
-	b, root := openBackend(t, false)
+	b, root := openBackend(t, cgroupfs.Config{})
 	f := b.Features()
 	if f.Backend != "cgroupfs" || f.Root != root || !f.Writable || f.Mount != cgtest.Mount() {
 		t.Errorf("Features = %+v", f)
@@ -128,7 +131,10 @@ func TestOpenFeatures(t *testing.T) {
 func TestCreateAttachKill(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			b, _ := openBackend(t, mode.noKill)
+			b, _ := openBackend(t, mode.cfg)
+			if b.Features().Openat2 == mode.cfg.NoOpenat2 {
+				t.Errorf("Features().Openat2 = %v with NoOpenat2 = %v", b.Features().Openat2, mode.cfg.NoOpenat2)
+			}
 			s1, s2 := startSleep(t), startSleep(t)
 			g, err := b.Create(ctx(t, 30*time.Second), cgroup.Spec{ID: "g1", Pids: []int{s1.Process.Pid}})
 			if err != nil {
@@ -173,7 +179,7 @@ func TestCreateAttachKill(t *testing.T) {
 func TestAttachRunningTree(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			b, _ := openBackend(t, mode.noKill)
+			b, _ := openBackend(t, mode.cfg)
 			staging := cgtest.Dir(t)
 			cgtest.StartTree(t, staging)
 			fs := b.FS()
@@ -243,7 +249,7 @@ func assertExited(t *testing.T, ps []*proctree.Process) {
 func TestNestedGroups(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			b, root := openBackend(t, mode.noKill)
+			b, root := openBackend(t, mode.cfg)
 			c := ctx(t, time.Minute)
 			parent, err := b.Create(c, cgroup.Spec{ID: "parent"})
 			if err != nil {
@@ -295,7 +301,7 @@ func TestNestedGroups(t *testing.T) {
 }
 
 func TestHostileIDs(t *testing.T) {
-	b, root := openBackend(t, false)
+	b, root := openBackend(t, cgroupfs.Config{})
 	c := ctx(t, 30*time.Second)
 	mount := cgtest.Mount()
 	before := listDirs(t, mount)
@@ -345,7 +351,7 @@ func listDirs(t *testing.T, dir string) []string {
 }
 
 func TestCreateUndoesOnFailure(t *testing.T) {
-	b, _ := openBackend(t, false)
+	b, _ := openBackend(t, cgroupfs.Config{})
 	s := startSleep(t)
 	from, err := b.FS().CgroupOf(s.Process.Pid)
 	if err != nil {
@@ -371,7 +377,7 @@ func TestCreateUndoesOnFailure(t *testing.T) {
 }
 
 func TestReopenLoadsGroups(t *testing.T) {
-	b, root := openBackend(t, false)
+	b, root := openBackend(t, cgroupfs.Config{})
 	c := ctx(t, 30*time.Second)
 	g, err := b.Create(c, cgroup.Spec{ID: "keep"})
 	if err != nil {
@@ -410,7 +416,7 @@ func TestReopenLoadsGroups(t *testing.T) {
 func TestParallel200(t *testing.T) {
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
-			b, _ := openBackend(t, mode.noKill)
+			b, _ := openBackend(t, mode.cfg)
 			c := ctx(t, 3*time.Minute)
 			const n = 200
 			groups := make([]cgroup.Group, n)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 // Mount returns the cgroup2 mount point from /proc/self/mountinfo, or "".
@@ -89,7 +91,7 @@ func AddCheck(check func() string) { checks = append(checks, check) }
 
 // Main creates nothing yet, runs the helper mode the environment asks for
 // (never returning then), or runs the tests and then checks that they left
-// no cgroup and no process under the test root, destroying any leftovers
+// no goroutine running, no cgroup and no process under the test root, destroying any leftovers
 // and failing the run if there were some. prefix names the package
 // ("orphand-test-cgroup", "orphand-test-cgroupfs", …).
 func Main(m *testing.M, prefix string) {
@@ -100,6 +102,10 @@ func Main(m *testing.M, prefix string) {
 	root.mount = Mount()
 	root.rel = "/" + prefix + "-" + RandHex(4)
 	code := m.Run()
+	if err := goleak.Find(); err != nil {
+		fmt.Fprintf(os.Stderr, "cgtest: goroutines left running after the tests: %v\n", err)
+		code = 1
+	}
 	for _, check := range checks {
 		if left := check(); left != "" {
 			fmt.Fprintf(os.Stderr, "cgtest: tests left things behind:\n%s", left)

@@ -33,11 +33,9 @@ type Agent struct {
 
 	// Set by Run before the first connection is accepted, then read-only.
 	watcher exitWatcher
-	killSem chan struct{}   // bounds kills running at once
+	work    *workQueue      // kills, on Config.ParallelKills workers
 	killCtx context.Context // ends when shutdown gives up waiting for kills
 	reqCtx  context.Context // ends when shutdown gives up waiting for requests
-
-	kills sync.WaitGroup // kill goroutines
 
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
@@ -66,6 +64,7 @@ func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	checkFileLimit(cfg, log)
 	a := &Agent{
 		cfg:        cfg,
 		backend:    backend,
@@ -117,24 +116,23 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	a.started = time.Now()
 
+	stopReaper, err := a.startReaper(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopReaper()
 	w, err := newExitWatcher()
 	if err != nil {
 		return fmt.Errorf("agent: start the spawner watcher: %w", err)
 	}
 	a.watcher = w
-	a.killSem = make(chan struct{}, a.cfg.ParallelKills)
 	killCtx, stopKills := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopKills()
 	reqCtx, stopReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReqs()
 	a.killCtx, a.reqCtx = killCtx, reqCtx
-
-	stopReaper, err := a.startReaper(ctx)
-	if err != nil {
-		_ = w.Close()
-		return err
-	}
-	defer stopReaper()
+	a.work = newWorkQueue()
+	a.work.start(a.cfg.ParallelKills)
 
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
@@ -195,11 +193,12 @@ func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopK
 	if err := a.watcher.Close(); err != nil {
 		a.log.Warn("closing the spawner watcher", "err", err)
 	}
-	if !waitUntil(&a.kills, deadline) {
+	if !waitUntil(&a.work.pending, deadline) {
 		a.log.Warn("kills still running at the end of the shutdown grace; cancelling them (their groups stay in state killing)")
 		stopKills()
-		a.kills.Wait()
+		a.work.pending.Wait()
 	}
+	a.work.close()
 }
 
 // waitUntil waits for wg until deadline and reports whether it finished.

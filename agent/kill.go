@@ -80,53 +80,66 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 		g.conn = nil
 	}
 	return func() {
-		var nested []*group
+		var nested []<-chan struct{}
 		for _, n := range g.descendantsLocked() {
 			if n.State == ipc.StateKilling {
-				nested = append(nested, n)
+				nested = append(nested, n.killDone)
 			}
 		}
-		a.kills.Go(func() { a.runKill(g, opts, cancel, nested) })
+		a.work.push(func() { a.runKill(g, opts, cancel, nested) })
 	}
 }
 
-// runKill empties g off the watcher's path: cancel stops the spawner watch;
-// nested lists the groups inside g being killed at the same time, whose
-// cgroups must be gone before g's can be removed.
-func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []*group) {
+// runKill empties g on a worker, off the watcher's path: cancel stops the
+// spawner watch; nested are the kills of groups inside g started with it,
+// whose cgroups must be gone before g's is removed. Waiting for them holds
+// no worker: the removal is queued again once they are done.
+func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []<-chan struct{}) {
 	if cancel != nil {
 		cancel()
 	}
-	ctx := a.killCtx
-	res, err := a.empty(ctx, g, opts)
-	if err == nil && g.cg != nil {
-		for _, n := range nested {
-			a.mu.Lock()
-			done := n.killDone
-			a.mu.Unlock()
+	res, err := a.empty(a.killCtx, g, opts)
+	if err != nil || g.cg == nil {
+		a.finishKill(g, res, err)
+		return
+	}
+	var waiting []<-chan struct{}
+	for _, done := range nested {
+		select {
+		case <-done:
+		default:
+			waiting = append(waiting, done)
+		}
+	}
+	if len(waiting) == 0 {
+		a.removeAndFinish(g, res)
+		return
+	}
+	a.work.async(func() {
+		for _, done := range waiting {
 			select {
 			case <-done:
-			case <-ctx.Done():
+			case <-a.killCtx.Done():
 			}
 		}
-		if rerr := g.cg.Remove(ctx); rerr != nil && !isGone(rerr) {
-			a.log.Warn("group emptied but its cgroup could not be removed yet; will retry", "group", g.ID, "err", rerr)
-			a.mu.Lock()
-			a.lingerLocked(g)
-			a.mu.Unlock()
-		}
-	}
-	a.finishKill(g, res, err)
+		a.work.push(func() { a.removeAndFinish(g, res) })
+	})
 }
 
-// empty runs the kill pipeline for g, within the bound on parallel kills.
-func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (cgroup.KillResult, error) {
-	select {
-	case a.killSem <- struct{}{}:
-	case <-ctx.Done():
-		return cgroup.KillResult{}, ctx.Err()
+// removeAndFinish removes an emptied group's cgroup (or stops its scope)
+// and records the end of its kill.
+func (a *Agent) removeAndFinish(g *group, res cgroup.KillResult) {
+	if err := g.cg.Remove(a.killCtx); err != nil && !isGone(err) {
+		a.log.Warn("group emptied but its cgroup could not be removed yet; will retry", "group", g.ID, "err", err)
+		a.mu.Lock()
+		a.lingerLocked(g)
+		a.mu.Unlock()
 	}
-	defer func() { <-a.killSem }()
+	a.finishKill(g, res, nil)
+}
+
+// empty runs the kill pipeline for g.
+func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (cgroup.KillResult, error) {
 	if g.cg != nil {
 		res, err := g.cg.Kill(ctx, opts)
 		if isGone(err) {

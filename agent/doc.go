@@ -116,7 +116,9 @@
 //
 // Every process the agent acts on passes package policy's rules, decided
 // from facts read through the process's verified pidfd; every group op
-// checks ownership. Quotas reserve a place before the work starts.
+// checks ownership (list, show, subscribe and the group counts of status
+// cover only the caller's own groups, unless the caller is root). Quotas
+// reserve a place before the work starts.
 // Membership is checked when a process enters a group (register, attach);
 // what its members start later belongs to the group whatever its uid (a
 // sudo run from a registered shell), and dies with it — on the trigger as

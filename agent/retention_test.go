@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -71,31 +69,4 @@ func TestDeadGroupExpiry(t *testing.T) {
 	c.ok(ipc.Request{Op: ipc.OpRelease, Group: gr.ID})
 	waitGone(t, c, g.ID)
 	waitGone(t, c, gr.ID)
-}
-
-// A released group's cgroup stays while its processes live, and is removed
-// once they are gone.
-func TestReleasedCgroupRemovedWhenEmpty(t *testing.T) {
-	ta, root := startCgroupfsAgent(t, testConfig())
-	c := dial(t, ta.sock)
-	p := spawn(t, "sleep", "300")
-	g := c.ok(ipc.Request{Op: ipc.OpRegister, Pid: p.Process.Pid}).Group
-	c.ok(ipc.Request{Op: ipc.OpRelease, Group: g.ID})
-	dir := filepath.Join(root, g.ID)
-	time.Sleep(100 * time.Millisecond)
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("a released group's cgroup vanished while its process lives: %v", err)
-	}
-	_ = p.Process.Kill()
-	_ = p.Wait()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if _, err := os.Stat(dir); os.IsNotExist(err) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the released group's empty cgroup was not removed")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -13,23 +14,46 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Identity names one process for all time: its pid and its start time (field
-// 22 of /proc/<pid>/stat, clock ticks after boot). Two processes that share a
-// pid never share a start time, so an Identity can be persisted and checked
-// again later (for example across an agent restart).
+// Identity names one process for all time, so that it can be persisted and
+// checked again later (for example across an agent restart): its pid, its
+// start time (field 22 of /proc/<pid>/stat, in clock ticks after boot) and,
+// where the kernel has pidfs (Linux >= 6.9), the inode number of its pidfds.
+//
+// The start time alone is not enough: it counts ticks of 10 ms, and a pid
+// can be freed and given to a new process within one tick (a pid namespace
+// with few processes, ns_last_pid, a fork storm wrapping pid_max). The pidfs
+// inode is unique among all processes since boot and settles it; where it is
+// unknown (Ino 0, older kernels, or records written before it was added)
+// only pid and start time are compared.
 type Identity struct {
 	Pid       int    `json:"pid"`
 	StartTime uint64 `json:"start_time"`
+	Ino       uint64 `json:"ino,omitempty"`
 }
 
-func (id Identity) String() string { return fmt.Sprintf("%d@%d", id.Pid, id.StartTime) }
+func (id Identity) String() string {
+	if id.Ino != 0 {
+		return fmt.Sprintf("%d@%d#%d", id.Pid, id.StartTime, id.Ino)
+	}
+	return fmt.Sprintf("%d@%d", id.Pid, id.StartTime)
+}
+
+// sameProcess reports whether a and b name the same process, as far as the
+// fields both know can tell.
+func (id Identity) sameProcess(b Identity) bool {
+	return id.Pid == b.Pid && id.StartTime == b.StartTime && (id.Ino == 0 || b.Ino == 0 || id.Ino == b.Ino)
+}
 
 // Process is a process held by a pidfd. Its methods are safe for concurrent
 // use. The zero value is not usable; get one from [Open], [OpenIdentity] or
 // [FromPidfd].
 type Process struct {
 	id   Identity
+	stat Stat     // /proc/<pid>/stat as read when opened
+	own  ownKey   // the pidfd's entry in the registry of proctree's own pidfds
 	file *os.File // the pidfd, registered with the netpoller (O_NONBLOCK)
+
+	cleanup runtime.Cleanup // forgets fd in the registry if p is dropped unclosed
 
 	exitOnce sync.Once
 	exited   chan struct{} // closed when the pidfd reports the exit
@@ -69,9 +93,10 @@ func OpenIdentity(id Identity) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.id.StartTime != id.StartTime {
+	if !p.id.sameProcess(id) {
+		got := p.id
 		p.Close()
-		return nil, fmt.Errorf("proctree: pid %d started at %d, not %d: %w", id.Pid, p.id.StartTime, id.StartTime, ErrIdentityMismatch)
+		return nil, fmt.Errorf("proctree: pid %d is now %v, not %v: %w", id.Pid, got, id, ErrIdentityMismatch)
 	}
 	return p, nil
 }
@@ -113,11 +138,22 @@ func newProcess(fd, pid int) (*Process, error) {
 		}
 		return nil, err
 	}
+	own := trackOwnPidfd(fd, pid)
+	var ino uint64
+	if _, pidfs := pidfdKind(); pidfs {
+		ino = own.ino
+	}
 	p := &Process{
-		id:     Identity{Pid: pid, StartTime: st.StartTime},
+		id:     Identity{Pid: pid, StartTime: st.StartTime, Ino: ino},
+		stat:   st,
+		own:    own,
 		file:   os.NewFile(uintptr(fd), "pidfd:"+strconv.Itoa(pid)),
 		exited: make(chan struct{}),
 	}
+	// A *Process dropped without Close has its fd closed by the os.File
+	// cleanup; forget the registry entry too (the entry's inode check keeps
+	// a stale entry harmless meanwhile).
+	p.cleanup = runtime.AddCleanup(p, untrackOwnPidfd, own)
 	return p, nil
 }
 
@@ -217,6 +253,10 @@ func (p *Process) startWatcher() {
 func (p *Process) Close() error {
 	p.closeOnce.Do(func() {
 		p.closing.Store(true)
+		// Forget the fd before closing it: once closed, its number may name
+		// someone else's pidfd, which the reaper must see as foreign.
+		p.cleanup.Stop()
+		untrackOwnPidfd(p.own)
 		p.closeErr = p.file.Close()
 		p.watcher.Wait()
 	})

@@ -8,10 +8,11 @@ import (
 	"syscall"
 )
 
-// Identity names one process: its pid and start time.
+// Identity names one process: its pid, start time and pidfs inode.
 type Identity struct {
 	Pid       int    `json:"pid"`
 	StartTime uint64 `json:"start_time"`
+	Ino       uint64 `json:"ino,omitempty"`
 }
 
 func (id Identity) String() string { return fmt.Sprintf("%d@%d", id.Pid, id.StartTime) }

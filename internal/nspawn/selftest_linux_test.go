@@ -29,14 +29,14 @@ busctl --system --no-pager get-property org.freedesktop.systemd1 /org/freedeskto
 step systemd-run --scope, escapees included, ended by cgroup.kill
 systemd-run --quiet --scope --unit=selftest-scope -- sh -c 'setsid sleep 600 & sleep 600' &
 runner=$!
-i=0; until systemctl is-active --quiet selftest-scope.scope; do i=$((i+1)); [ $i -lt 200 ] || exit 11; sleep 0.05; done
+i=0; until systemctl is-active --quiet selftest-scope.scope; do i=$((i+1)); [ $i -lt 1200 ] || exit 11; sleep 0.05; done
 cg=/sys/fs/cgroup$(systemctl show -P ControlGroup selftest-scope.scope)
-i=0; until [ "$(wc -l < $cg/cgroup.procs)" -ge 3 ]; do i=$((i+1)); [ $i -lt 200 ] || exit 12; sleep 0.05; done
+i=0; until [ "$(wc -l < $cg/cgroup.procs)" -ge 3 ]; do i=$((i+1)); [ $i -lt 1200 ] || exit 12; sleep 0.05; done
 echo "scope $cg holds $(wc -l < $cg/cgroup.procs) processes"
 echo 1 > $cg/cgroup.kill
-i=0; while [ -e $cg ] && grep -q 'populated 1' $cg/cgroup.events; do i=$((i+1)); [ $i -lt 200 ] || exit 13; sleep 0.05; done
+i=0; while [ -e $cg ] && grep -q 'populated 1' $cg/cgroup.events; do i=$((i+1)); [ $i -lt 1200 ] || exit 13; sleep 0.05; done
 wait $runner || echo "systemd-run ended with $?"
-i=0; while systemctl is-active --quiet selftest-scope.scope; do i=$((i+1)); [ $i -lt 200 ] || exit 14; sleep 0.05; done
+i=0; while systemctl is-active --quiet selftest-scope.scope; do i=$((i+1)); [ $i -lt 1200 ] || exit 14; sleep 0.05; done
 step a unit from Options.Units was installed and enabled
 systemctl is-active selftest-hello.service
 step systemctl restart of another unit, journalctl

@@ -1,6 +1,7 @@
 // Package nspawn boots a real systemd host for orphand's tests: a Debian
 // bookworm root filesystem under systemd-nspawn, with systemd 252 as PID 1
-// and a system bus, started fresh for every run in one to two seconds.
+// and a system bus, started fresh for every run in a fraction of a second
+// once the rootfs is cached (BenchmarkRun; figures in docs/testing.md).
 //
 // The machines that run the tests have no systemd as PID 1, yet the systemd
 // cgroup backend (transient scopes over D-Bus), socket activation, sd_notify,

@@ -20,7 +20,8 @@ var (
 )
 
 // Rootfs returns the root filesystem the container boots, building it on
-// first use (about half a minute with a fast mirror; see docs/testing.md).
+// first use (27 to 65 s measured, mirror and load permitting;
+// BenchmarkRootfsCold, docs/testing.md).
 // Builds are shared: the result is cached under $ORPHAND_NSPAWN_CACHE (or
 // DefaultCacheDir) in a directory named by a hash of the recipe (Suite,
 // Packages, mirror, architecture), and an flock makes parallel test

@@ -62,7 +62,7 @@ func nspawnTrue(ctx context.Context, rootfs string) error {
 
 // BenchmarkRootfsCold measures a cold build of the rootfs from the host's
 // mirror into an empty cache: what a fresh CI machine pays once per run.
-// It downloads the packages each time (about 70 MB).
+// It downloads every package from the mirror each time.
 func BenchmarkRootfsCold(b *testing.B) {
 	Require(b)
 	rc := newRecipe(hostMirror("/etc/apt"))

@@ -105,7 +105,7 @@ func isPidfd(fd int, st *unix.Stat_t) bool {
 
 // foreignPidfd is a pidfd in the fd table that proctree did not open.
 type foreignPidfd struct {
-	fd, pid, ppid int
+	fd, pid int
 }
 
 // scanForeignPidfds lists the pidfds in this process's fd table that
@@ -131,42 +131,34 @@ func scanForeignPidfds() ([]foreignPidfd, error) {
 		if unix.Fstat(fd, &st) != nil || !isPidfd(fd, &st) {
 			continue // closed meanwhile, or not a pidfd
 		}
-		pid, ppid, err := pidfdInfo(fd)
+		pid, err := pidfdTarget(fd)
 		if err != nil || pid <= 0 {
 			continue // reaped (nothing left to own) or outside our pid namespace
 		}
 		if isOwnPidfd(fd, st.Ino, pid) {
 			continue
 		}
-		out = append(out, foreignPidfd{fd: fd, pid: pid, ppid: ppid})
+		out = append(out, foreignPidfd{fd: fd, pid: pid})
 	}
 	return out, nil
 }
 
-// pidfdInfo returns the pid and parent pid of a pidfd's process:
-// PIDFD_GET_INFO where the kernel has it (6.13+), else fdinfo and stat.
-// pid is -1 once the process has been reaped.
-func pidfdInfo(fd int) (pid, ppid int, err error) {
+// pidfdTarget returns the pid of a pidfd's process, -1 once it has been
+// reaped: PIDFD_GET_INFO where the kernel has it (6.13+), else the Pid: line
+// of /proc/self/fdinfo/<fd>.
+func pidfdTarget(fd int) (int, error) {
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_PID}
-	err = unix.IoctlPidfdInfo(fd, &info)
+	err := unix.IoctlPidfdInfo(fd, &info)
 	if err == nil {
-		return int(info.Pid), int(info.Ppid), nil
+		return int(info.Pid), nil
 	}
 	if errors.Is(err, syscall.ESRCH) {
-		return -1, 0, nil
+		return -1, nil
 	}
 	f, err := os.Open("/proc/self/fdinfo/" + strconv.Itoa(fd))
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
-	pid, err = parsePidfdInfo(f)
-	f.Close()
-	if err != nil || pid <= 0 {
-		return pid, 0, err
-	}
-	st, err := readStat(pid)
-	if err != nil {
-		return -1, 0, nil //nolint:nilerr // gone between the two reads: reaped
-	}
-	return pid, st.PPid, nil
+	defer f.Close()
+	return parsePidfdInfo(f)
 }

@@ -16,7 +16,7 @@ func statLine(pid int, comm string, state byte, ppid int, start uint64) string {
 	}
 	f[0] = fmt.Sprint(pid)
 	f[1] = "(" + comm + ")"
-	f[2] = string(state)
+	f[2] = string([]byte{state}) // the raw byte: string(state) would UTF-8-encode states >= 0x80
 	f[3] = fmt.Sprint(ppid)
 	f[4] = "7"
 	f[5] = "8"

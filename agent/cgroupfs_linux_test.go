@@ -400,3 +400,30 @@ func TestReleasedCgroupRemovedWhenEmpty(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A spawner that already exited (a zombie, not yet reaped) cannot be
+// registered: there is nothing left to watch.
+func TestCgroupfsRegisterZombie(t *testing.T) {
+	ta, root := startCgroupfsAgent(t, testConfig())
+	c := dial(t, ta.sock)
+	z := exec.Command("true")
+	if err := z.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = z.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := proctree.ReadStat(z.Process.Pid)
+		if err == nil && st.IsZombie() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never became a zombie")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.fails(ipc.Request{Op: ipc.OpRegister, Pid: z.Process.Pid}, ipc.CodeNoSuchProcess)
+	if left := subdirs(t, root); len(left) != 0 {
+		t.Fatalf("cgroups left behind: %v", left)
+	}
+}

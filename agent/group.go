@@ -38,7 +38,7 @@ type group struct {
 	Record
 
 	cg      cgroup.Group        // subtree groups; immutable after creation
-	spawner *proctree.Process   // immutable; closed once the group ends
+	spawner *proctree.Process   // until the watch holds its own handle (or the group ends); then nil
 	targets []*proctree.Process // watch groups; appended by attach
 
 	parent   *group            // enclosing group, nil at top level

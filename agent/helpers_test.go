@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 	if helperMain() {
 		return
 	}
+	if dir := os.Getenv(subreaperEnv); dir != "" {
+		os.Exit(subreaperMain(dir))
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -104,6 +104,9 @@ func (c *conn) target(pid int, verb string, host policy.Host) (*proctree.Process
 		return nil, noSuchProcess(pid, err)
 	}
 	f, err := processFacts(p)
+	if err == nil && p.Exited() {
+		err = os.ErrProcessDone // a zombie: nothing left to act on
+	}
 	if err == nil {
 		err = policy.MayAct(c.peer.caller, verb, f, host)
 	}
@@ -177,7 +180,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	}
 	cg, err := a.backend.Create(ctx, spec)
 	if err != nil {
-		if spawner.Signal(0) != nil {
+		if spawner.Exited() || spawner.Signal(0) != nil {
 			return nil, 0, reqErr(ipc.CodeNoSuchProcess, "pid %d exited while its group was being created", spawner.Pid())
 		}
 		return nil, 0, fmt.Errorf("create the group's cgroup (backend %s): %w", a.backend.Name(), err)
@@ -323,29 +326,42 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) {
 		// The enclosing group started dying while this one was created.
 		a.startKillLocked(g, reasonParent, g.killOptions())
 	}
+	var unwatched *proctree.Process
+	if g.On != ipc.OnExit && !g.handlesClosed {
+		unwatched, g.spawner = g.spawner, nil // only its identity is needed
+	}
 	a.mu.Unlock()
+	if unwatched != nil {
+		unwatched.Close()
+	}
 	if g.On == ipc.OnExit {
 		a.watchSpawner(g)
 	}
 }
 
-// watchSpawner asks the watcher to report g's spawner's exit. It must be
-// called without a.mu: the watcher's callback takes it.
+// watchSpawner asks the watcher to report g's spawner's exit, then closes
+// the agent's own handle on the spawner (the watcher holds a duplicate). It
+// must be called without a.mu: the watcher's callback takes it.
 func (a *Agent) watchSpawner(g *group) {
 	cancel, err := a.watcher.Add(g.spawner, func() { a.spawnerExited(g) })
 	if err != nil {
-		if !errors.Is(err, errWatcherClosed) {
+		if !watcherClosed(err) {
 			a.log.Error("cannot watch a spawner: its group stays registered but will not be killed on its exit", "group", g.ID, "err", err)
 		}
 		return
 	}
+	var spawner *proctree.Process
 	a.mu.Lock()
 	if g.State == ipc.StateActive && !g.handlesClosed {
 		g.cancelWatch, cancel = cancel, nil
+		spawner, g.spawner = g.spawner, nil
 	}
 	a.mu.Unlock()
 	if cancel != nil {
 		cancel() // the spawner exited (or the group was released) before the watch was stored
+	}
+	if spawner != nil {
+		spawner.Close()
 	}
 }
 

@@ -145,7 +145,7 @@ func (a *Agent) attachSubtree(ctx context.Context, caller policy.Caller, host po
 	}
 	for i, pid := range pids {
 		if err := g.cg.Attach(ctx, pid); err != nil && i == 0 {
-			if p.Signal(0) != nil {
+			if p.Exited() || p.Signal(0) != nil {
 				return noSuchProcess(pid, err)
 			}
 			return err

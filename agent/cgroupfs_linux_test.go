@@ -203,7 +203,7 @@ func reusePid(t *testing.T, pid int) *exec.Cmd {
 	t.Helper()
 	for range 200 {
 		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-			t.Skipf("cannot steer pids: %v", err)
+			testutil.Skipf(t, "cannot steer pids through /proc/sys/kernel/ns_last_pid: %v", err)
 		}
 		cmd := spawn(t, "sleep", "300")
 		if cmd.Process.Pid == pid {

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package signame
+
+import "syscall"
+
+var linuxNames = map[string]syscall.Signal{}

@@ -86,7 +86,10 @@ type Group interface {
 // cgroup backends). OpenDir opens it (O_RDONLY|O_DIRECTORY) so that a
 // process can be spawned straight into the group with clone3's
 // CLONE_INTO_CGROUP (syscall.SysProcAttr UseCgroupFD/CgroupFD), which is
-// cheaper than Attach and leaves no moment outside the group.
+// cheaper than Attach and leaves no moment outside the group. Do not spawn
+// into a group after killing it: on Linux 6.18 a child cloned into a cgroup
+// that was once cgroup.kill'ed is SIGKILLed at birth (the kernel compares
+// the kill counters of the parent's cgroup and of the target).
 type DirOpener interface {
 	OpenDir() (*os.File, error)
 }

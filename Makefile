@@ -23,6 +23,10 @@ build: ## Build the binaries into ./bin.
 	@mkdir -p $(BIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+.PHONY: run
+run: build ## Build and run the agent in the foreground with its embedded defaults (as root).
+	./$(BIN)/orphand serve $(ARGS)
+
 .PHONY: fmt
 fmt: ## Format the code (gofumpt via golangci-lint).
 	golangci-lint fmt ./...

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -57,6 +58,17 @@ func (a *Agent) settingsFrom(req ipc.Request) (settings, error) {
 	grace, err := a.graceFrom(req.GraceMS, a.cfg.DefaultGrace)
 	s.graceMS = grace.Milliseconds()
 	return s, err
+}
+
+// stop is how a backend that ends the group on its own (a systemd scope
+// stopped with the unit it is bound to) kills it: the same polite signal and
+// grace as the agent's own kill.
+func (s settings) stop() cgroup.KillOptions {
+	sig, err := signame.Parse(s.signal)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	return cgroup.KillOptions{Grace: time.Duration(s.graceMS) * time.Millisecond, Signal: sig}
 }
 
 // graceFrom reads an optional grace_ms, def when absent.
@@ -174,7 +186,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 		return nil, 0, err
 	}
 	id := newGroupID()
-	spec := cgroup.Spec{ID: id, Pids: pids, Description: describe(id, s.name, spawner.Pid(), caller.UID)}
+	spec := cgroup.Spec{ID: id, Pids: pids, Description: describe(id, s.name, spawner.Pid(), caller.UID), Stop: s.stop()}
 	if parent != nil {
 		spec.Parent = parent.cg
 	}

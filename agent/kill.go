@@ -14,12 +14,15 @@ import (
 )
 
 // killOptions returns the group's own grace and signal.
-func (g *group) killOptions() cgroup.KillOptions {
-	sig, err := signame.Parse(g.Signal)
+func (g *group) killOptions() cgroup.KillOptions { return killOptionsOf(g.Signal, g.GraceMS) }
+
+// killOptionsOf turns a recorded signal name and grace into kill options.
+func killOptionsOf(signal string, graceMS int64) cgroup.KillOptions {
+	sig, err := signame.Parse(signal)
 	if err != nil {
 		sig = syscall.SIGTERM
 	}
-	return cgroup.KillOptions{Grace: time.Duration(g.GraceMS) * time.Millisecond, Signal: sig}
+	return cgroup.KillOptions{Grace: time.Duration(graceMS) * time.Millisecond, Signal: sig}
 }
 
 // spawnerExited is the watcher's callback. It runs on the watcher's

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -63,13 +62,7 @@ func (a *Agent) settingsFrom(req ipc.Request) (settings, error) {
 // stop is how a backend that ends the group on its own (a systemd scope
 // stopped with the unit it is bound to) kills it: the same polite signal and
 // grace as the agent's own kill.
-func (s settings) stop() cgroup.KillOptions {
-	sig, err := signame.Parse(s.signal)
-	if err != nil {
-		sig = syscall.SIGTERM
-	}
-	return cgroup.KillOptions{Grace: time.Duration(s.graceMS) * time.Millisecond, Signal: sig}
-}
+func (s settings) stop() cgroup.KillOptions { return killOptionsOf(s.signal, s.graceMS) }
 
 // graceFrom reads an optional grace_ms, def when absent.
 func (a *Agent) graceFrom(ms *int64, def time.Duration) (time.Duration, error) {

@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/orphand/orphand/ipc"
 )
@@ -28,11 +31,11 @@ wait`)
 	if res := a.ctl(t, "ls"); res.code != 0 || !strings.Contains(res.stdout, id) || !strings.Contains(res.stdout, "cli") {
 		t.Errorf("ls: %v", res)
 	}
-	if res := a.ctl(t, "ls", "-q"); res.code != 0 || strings.TrimSpace(res.stdout) != id {
+	if res := a.ctl(t, "ls", "-q"); res.code != 0 || !slices.Contains(strings.Fields(res.stdout), id) {
 		t.Errorf("ls -q: %v", res)
 	}
 	var list ipc.Response
-	if res := a.ctl(t, "--json", "ls"); res.code != 0 || json.Unmarshal([]byte(res.stdout), &list) != nil || len(list.Groups) != 1 {
+	if res := a.ctl(t, "--json", "ls"); res.code != 0 || json.Unmarshal([]byte(res.stdout), &list) != nil || !listed(list.Groups, id) {
 		t.Errorf("ls --json: %v", res)
 	}
 	if res := a.ctl(t, "show", id); res.code != 0 || !strings.Contains(res.stdout, "SIGTERM, then SIGKILL after 20s") {
@@ -55,7 +58,7 @@ wait`)
 	}
 
 	// events follows the kill; kill --grace lets the trap run first.
-	ev := a.start(t, a.bins.orphanctl, "events", id, "--json")
+	ev := a.startEvents(t, id)
 	held := hold(t, shown.Members...)
 	res = a.ctl(t, "--json", "kill", id, "--grace", "20s")
 	var killed ipc.Response
@@ -101,5 +104,40 @@ wait`)
 	}
 	if res := a.ctl(t, "status"); res.code != 0 || !strings.Contains(res.stdout, a.backend) {
 		t.Errorf("status: %v", res)
+	}
+}
+
+func listed(groups []ipc.Group, id string) bool {
+	for _, g := range groups {
+		if g.ID == id && g.State == ipc.StateActive {
+			return true
+		}
+	}
+	return false
+}
+
+// startEvents starts `orphanctl events GROUP --json` and returns once the
+// agent counts its subscription.
+func (a *agent) startEvents(t *testing.T, id string) *running {
+	t.Helper()
+	c := a.client(t)
+	st, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := a.start(t, a.bins.orphanctl, "events", id, "--json")
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		now, err := c.Status(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now.Subscribers > st.Subscribers {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orphanctl events did not subscribe within %v\nstderr: %s", goneTimeout, r.stderr)
+		}
+		sleepBriefly()
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/nspawn"
 	"github.com/orphand/orphand/proctree"
 )
 
@@ -79,6 +80,9 @@ func bins(t testing.TB) binaries {
 
 func build() (binaries, error) {
 	if dir := os.Getenv(binEnv); dir != "" {
+		if nspawn.Inside() {
+			return installGuestBins(dir)
+		}
 		return binariesIn(dir), nil
 	}
 	dir, err := os.MkdirTemp("", "orphand-e2e-bin-")

@@ -26,12 +26,10 @@ const listenFDsStart = 3
 // other code opens files (the moves rely on 3…3+$LISTEN_FDS-1 being the
 // passed descriptors).
 func Take(want func(name string) bool) ([]*os.File, error) {
-	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
-	if err != nil || pid != os.Getpid() {
-		return nil, nil
-	}
-	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
-	if err != nil || n <= 0 {
+	// Malformed or foreign variables mean nothing was passed to us, as
+	// sd_listen_fds(3) reads them.
+	pid, n := envInt("LISTEN_PID"), envInt("LISTEN_FDS")
+	if pid != os.Getpid() || n <= 0 {
 		return nil, nil
 	}
 	namesVar, named := os.LookupEnv("LISTEN_FDNAMES")
@@ -80,15 +78,25 @@ func Take(want func(name string) bool) ([]*os.File, error) {
 	for fd := listenFDsStart + len(keep); fd < listenFDsStart+n; fd++ {
 		unix.Close(fd)
 	}
+	// Setenv and Unsetenv fail only on malformed names, never on these.
 	if len(keep) == 0 {
-		os.Unsetenv("LISTEN_PID")
-		os.Unsetenv("LISTEN_FDS")
-		os.Unsetenv("LISTEN_FDNAMES")
+		_ = os.Unsetenv("LISTEN_PID")
+		_ = os.Unsetenv("LISTEN_FDS")
+		_ = os.Unsetenv("LISTEN_FDNAMES")
 		return taken, nil
 	}
-	os.Setenv("LISTEN_FDS", strconv.Itoa(len(keep)))
+	_ = os.Setenv("LISTEN_FDS", strconv.Itoa(len(keep)))
 	if named {
-		os.Setenv("LISTEN_FDNAMES", strings.Join(keepNames, ":"))
+		_ = os.Setenv("LISTEN_FDNAMES", strings.Join(keepNames, ":"))
 	}
 	return taken, nil
+}
+
+// envInt reads a decimal variable; absent or malformed is 0.
+func envInt(name string) int {
+	v, err := strconv.Atoi(os.Getenv(name))
+	if err != nil {
+		return 0
+	}
+	return v
 }

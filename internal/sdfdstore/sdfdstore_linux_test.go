@@ -321,12 +321,24 @@ func TestTake(t *testing.T) {
 		wantTaken []string
 		wantLeft  []string
 	}{
-		{"socket first, as systemd passes them", []string{"orphand.socket", "pidfd.a.spawner", "pidfd.b.targets"},
-			[]string{"pidfd.a.spawner", "pidfd.b.targets"}, []string{"orphand.socket"}},
-		{"interleaved", []string{"pidfd.a.spawner", "orphand.socket", "pidfd.b.targets", "extra.socket"},
-			[]string{"pidfd.a.spawner", "pidfd.b.targets"}, []string{"orphand.socket", "extra.socket"}},
-		{"only stored", []string{"pidfd.a.spawner", "pidfd.b.spawner"},
-			[]string{"pidfd.a.spawner", "pidfd.b.spawner"}, nil},
+		{
+			"socket first, as systemd passes them",
+			[]string{"orphand.socket", "pidfd.a.spawner", "pidfd.b.targets"},
+			[]string{"pidfd.a.spawner", "pidfd.b.targets"},
+			[]string{"orphand.socket"},
+		},
+		{
+			"interleaved",
+			[]string{"pidfd.a.spawner", "orphand.socket", "pidfd.b.targets", "extra.socket"},
+			[]string{"pidfd.a.spawner", "pidfd.b.targets"},
+			[]string{"orphand.socket", "extra.socket"},
+		},
+		{
+			"only stored",
+			[]string{"pidfd.a.spawner", "pidfd.b.spawner"},
+			[]string{"pidfd.a.spawner", "pidfd.b.spawner"},
+			nil,
+		},
 		{"nothing stored", []string{"orphand.socket"}, nil, []string{"orphand.socket"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

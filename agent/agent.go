@@ -64,7 +64,7 @@ func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	checkFileLimit(cfg, log)
+	cfg.Limits = fitFileLimits(cfg, log)
 	a := &Agent{
 		cfg:        cfg,
 		backend:    backend,

@@ -18,6 +18,8 @@ type Config struct {
 	DefaultSignal syscall.Signal
 	// Limits bound what callers can make the agent hold.
 	Limits policy.Limits
+	// Conn bounds one connection: read deadlines and the request size.
+	Conn ConnLimits
 	// DeadRetention is how long dead and released groups stay visible in
 	// list and show; DeadMax bounds how many stay (oldest go first).
 	DeadRetention time.Duration
@@ -49,6 +51,7 @@ func DefaultConfig() Config {
 		DefaultGrace:     0,
 		DefaultSignal:    syscall.SIGTERM,
 		Limits:           policy.DefaultLimits(),
+		Conn:             DefaultConnLimits(),
 		DeadRetention:    10 * time.Minute,
 		DeadMax:          1000,
 		ParallelKills:    32,
@@ -60,6 +63,12 @@ func DefaultConfig() Config {
 
 // Validate reports the first setting that cannot work.
 func (c Config) Validate() error {
+	if err := c.Limits.Validate(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if err := c.Conn.Validate(); err != nil {
+		return err
+	}
 	switch {
 	case c.DefaultGrace < 0:
 		return fmt.Errorf("agent: default grace %v is negative", c.DefaultGrace)

@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -23,6 +24,8 @@ type conn struct {
 
 	wmu sync.Mutex // serialises writes: responses and, once subscribed, events
 
+	clock readClock // the read deadline: idle and line limits
+
 	sub *subscriber // set by a subscribe request; owned by the conn goroutine
 
 	// Guarded by Agent.mu: groups registered with on=disconnect over this
@@ -42,6 +45,7 @@ func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
 			return
 		}
 		c := &conn{a: a, nc: nc, peer: p, onDisconnect: map[string]*group{}}
+		c.clock = readClock{nc: nc, limits: a.cfg.Conn}
 		c.log = a.log.With("uid", p.caller.UID, "pid", p.caller.Pid)
 		if err := a.addConn(c); err != nil {
 			c.write(ipc.Response{Error: err})
@@ -59,7 +63,7 @@ func (a *Agent) addConn(c *conn) *ipc.Error {
 	if a.stopping {
 		return reqErr(ipc.CodeInternal, "the agent is stopping")
 	}
-	u := policy.Usage{Mine: a.connsByUID[c.peer.caller.UID], Total: len(a.conns)}
+	u := policy.Usage{Mine: a.connsByUID[c.peer.caller.UID], Total: len(a.conns), NotRoot: len(a.conns) - a.connsByUID[0]}
 	if err := a.cfg.Limits.AllowConn(c.peer.caller, u); err != nil {
 		c.log.Warn("connection refused", "err", err)
 		return wireError(err)
@@ -71,18 +75,26 @@ func (a *Agent) addConn(c *conn) *ipc.Error {
 
 func (c *conn) serve() {
 	defer c.end()
-	lr := newLineReader(c.nc, ipc.MaxLine)
+	maxLine := c.a.cfg.Conn.MaxRequest
+	lr := newLineReader(c.nc, maxLine)
+	lr.beforeRead = c.clock.beforeRead
+	c.clock.arm(false)
 	for {
 		line, err := lr.ReadLine()
 		if errors.Is(err, errLineTooLong) {
-			c.log.Info("closing a connection that sent a line over the limit", "max", ipc.MaxLine)
-			c.write(ipc.Response{Error: reqErr(ipc.CodeTooLarge,
-				"request line longer than %d bytes (newline included); the connection is closed", ipc.MaxLine)})
+			c.log.Info("closing a connection that sent a line over the limit", "max", maxLine)
+			msg := fmt.Sprintf("request line longer than %d bytes (newline included); the connection is closed", maxLine)
+			c.write(ipc.Response{Error: &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: LimitMaxRequest}})
 			return
 		}
 		if err != nil {
-			return // EOF, a broken connection, or the agent stopping
+			// EOF, a broken connection, the agent stopping, or a limit.
+			if limit := c.clock.expired(err); limit != "" {
+				c.overLimit(limit)
+			}
+			return
 		}
+		c.clock.lineDone()
 		if c.sub != nil {
 			continue // a subscription's connection takes no more requests; reading only detects the close
 		}
@@ -102,6 +114,7 @@ func (c *conn) serve() {
 		if c.sub != nil && !c.sub.started {
 			c.sub.start()
 		}
+		c.clock.arm(c.idleExempt())
 	}
 }
 
@@ -146,7 +159,7 @@ func (c *conn) close() {
 // stopReading makes the connection's next read fail at once: the request
 // being handled finishes and its response is written, then the goroutine
 // ends.
-func (c *conn) stopReading() { _ = c.nc.SetReadDeadline(time.Unix(1, 0)) }
+func (c *conn) stopReading() { c.clock.stop() }
 
 // write sends one JSON line (a response or an event). A client that does
 // not read within WriteTimeout is disconnected. It reports success.

@@ -10,12 +10,23 @@
 //
 // Each connection has one goroutine that reads a line, handles it and
 // writes the response; a client that sends nothing, or half a line, holds
-// up nobody else. A line longer than ipc.MaxLine (newline included) is
-// answered with too_large and the connection is closed; invalid JSON, a
-// request without "op" or an unknown op is answered with an error and the
-// connection goes on. Blank lines are ignored. Responses may be longer than
-// ipc.MaxLine (a list of thousands of groups). A client that does not read
-// its responses within Config.WriteTimeout is disconnected.
+// up nobody else. A line longer than Config.Conn.MaxRequest (at most
+// ipc.MaxLine, newline included) is answered with too_large and the
+// connection is closed; invalid JSON, a request without "op" or an unknown
+// op is answered with an error and the connection goes on. Blank lines are
+// ignored. Responses may be longer than ipc.MaxLine (a list of thousands of
+// groups). A client that does not read its responses within
+// Config.WriteTimeout is disconnected.
+//
+// [ConnLimits] bound the rest: a request must arrive within IdleTimeout of
+// connecting or of the previous response (a subscription and a holder of
+// on=disconnect groups are exempt: they wait on purpose), and a line once
+// begun must arrive whole within LineTimeout, or the agent answers
+// limit_exceeded naming the limit and closes the connection. A line cut
+// short by a deadline or a reset is never served. Connections are counted
+// per uid and in total (policy.Limits); the last few of the total are kept
+// for root, so that an admin can connect however many users flood the
+// agent. The totals are lowered at start to fit RLIMIT_NOFILE.
 //
 // The caller is identified when it connects: uid and pid from SO_PEERCRED,
 // and its process held by the pidfd SO_PEERPIDFD gives (Linux 6.5+). Where
@@ -66,7 +77,9 @@
 // A trigger or a kill request moves the group to "killing" and hands it to
 // a goroutine of its own (at most Config.ParallelKills run the pipeline at
 // once), never to the watcher's goroutine: writing cgroup.kill blocks for
-// tens of ms on big groups. The pipeline is the backend's (polite signal,
+// tens of ms on big groups. A kill with a grace waits the grace out before
+// it takes one of those workers, so that groups that ignore their polite
+// signal for long graces delay nobody else's kill. The pipeline is the backend's (polite signal,
 // grace, cgroup.kill or its fallback, wait for populated 0); then the
 // cgroup is removed or the scope stopped. The group becomes "dead" with the
 // number killed, and the killed event reports the time from the trigger to

@@ -221,21 +221,3 @@ func dupProcess(p *proctree.Process) (*proctree.Process, error) {
 	}
 	return proctree.FromPidfd(nfd)
 }
-
-// checkFileLimit warns when RLIMIT_NOFILE (which Go raises to the hard
-// limit at start) cannot cover the configured totals: the agent holds one
-// pidfd per group and one fd per connection.
-func checkFileLimit(cfg Config, log *slog.Logger) {
-	if cfg.Limits.GroupsTotal == 0 || cfg.Limits.ConnsTotal == 0 {
-		return
-	}
-	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
-		return
-	}
-	need := uint64(cfg.Limits.GroupsTotal + cfg.Limits.ConnsTotal + 256)
-	if rl.Cur < need {
-		log.Warn("the file descriptor limit is below what the configured limits allow (one per group and per connection); raise LimitNOFILE= or lower groups_total / connections_total",
-			"nofile", rl.Cur, "needed", need)
-	}
-}

@@ -23,5 +23,3 @@ func (a *Agent) policyHost() policy.Host                      { return policy.Ho
 func procCgroup(int) (string, error)                          { return "", errNotLinux }
 func children(int) []int                                      { return nil }
 func dupProcess(*proctree.Process) (*proctree.Process, error) { return nil, errNotLinux }
-
-func checkFileLimit(Config, *slog.Logger) {}

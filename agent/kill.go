@@ -89,19 +89,21 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 				nested = append(nested, n.killDone)
 			}
 		}
-		a.work.push(func() { a.runKill(g, opts, cancel, nested) })
+		a.queueKill(g, opts, cancel, nested)
 	}
 }
 
 // runKill empties g on a worker, off the watcher's path: cancel stops the
 // spawner watch; nested are the kills of groups inside g started with it,
 // whose cgroups must be gone before g's is removed. Waiting for them holds
-// no worker: the removal is queued again once they are done.
-func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []<-chan struct{}) {
+// no worker: the removal is queued again once they are done. polite is
+// what the grace phase did, when it ran first (see queueKill).
+func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []<-chan struct{}, polite cgroup.KillResult) {
 	if cancel != nil {
 		cancel()
 	}
 	res, err := a.empty(a.killCtx, g, opts)
+	res = mergeKill(polite, res)
 	if err != nil || g.cg == nil {
 		a.finishKill(g, res, err)
 		return

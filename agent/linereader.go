@@ -21,6 +21,11 @@ type lineReader struct {
 	buf        []byte
 	start, end int   // buf[start:end] is read but not yet returned
 	err        error // sticky read error, reported once the buffer is drained
+
+	// beforeRead, if set, is called before each read from r with the
+	// number of bytes of an unfinished line already buffered: the
+	// connection starts a line's deadline when it sees the first of them.
+	beforeRead func(pending int)
 }
 
 const (
@@ -33,9 +38,11 @@ func newLineReader(r io.Reader, max int) *lineReader {
 }
 
 // ReadLine returns the next line without its newline. The slice is valid
-// until the next call. At the end of input, an unterminated last line is
-// returned as a line, then the read error (io.EOF). A line longer than max
-// gives errLineTooLong; the reader is then unusable.
+// until the next call. At the end of input (io.EOF), an unterminated last
+// line is returned as a line, then io.EOF; after any other read error (a
+// deadline, a reset) an unfinished line is dropped, never served as if it
+// were complete. A line longer than max gives errLineTooLong; the reader is
+// then unusable.
 func (lr *lineReader) ReadLine() ([]byte, error) {
 	if lr.start == lr.end && len(lr.buf) > lineReaderShrink {
 		lr.buf, lr.start, lr.end = nil, 0, 0 // the big line is gone: give the memory back
@@ -52,7 +59,7 @@ func (lr *lineReader) ReadLine() ([]byte, error) {
 			return nil, errLineTooLong
 		}
 		if lr.err != nil {
-			if scanned > 0 {
+			if scanned > 0 && errors.Is(lr.err, io.EOF) {
 				line := lr.buf[lr.start:lr.end]
 				lr.start = lr.end
 				return line, nil
@@ -68,6 +75,9 @@ func (lr *lineReader) fill() {
 	if lr.start > 0 {
 		lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
 		lr.start = 0
+	}
+	if lr.beforeRead != nil {
+		lr.beforeRead(lr.end)
 	}
 	if lr.end == len(lr.buf) {
 		n := min(max(2*len(lr.buf), lineReaderMin), lr.max)

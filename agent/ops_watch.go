@@ -112,8 +112,7 @@ func (a *Agent) attachTarget(caller policy.Caller, g *group, p *proctree.Process
 		p.Close()
 		return reqErr(ipc.CodeBadRequest, "group %s is %s; only active groups take new processes", g.ID, g.State)
 	}
-	u := policy.Usage{Mine: a.live.targetsByUID[g.OwnerUID]}
-	if err := a.cfg.Limits.AllowTargets(caller, len(g.targets), 1, u); err != nil {
+	if err := a.cfg.Limits.AllowTargets(caller, len(g.targets), 1, a.live.targetUsageLocked(g.OwnerUID)); err != nil {
 		p.Close()
 		return err
 	}

@@ -50,6 +50,10 @@ type liveCounts struct {
 	targetsByUID map[uint32]int
 	pendingByUID map[uint32]int // registrations between quota check and insert
 	pending      int
+	// Watch targets of those registrations, so that concurrent requests of
+	// one uid cannot all pass the check against the same count.
+	pendingTargetsByUID map[uint32]int
+	pendingTargets      int
 }
 
 func (l *liveCounts) add(g *group, d int) {
@@ -74,22 +78,31 @@ func (a *Agent) reserveGroupLocked(c policy.Caller, targets int) (release func()
 	if l.pendingByUID == nil {
 		l.groupsByUID, l.targetsByUID, l.pendingByUID = map[uint32]int{}, map[uint32]int{}, map[uint32]int{}
 	}
+	if l.pendingTargetsByUID == nil {
+		l.pendingTargetsByUID = map[uint32]int{}
+	}
 	u := policy.Usage{Mine: l.groupsByUID[c.UID] + l.pendingByUID[c.UID], Total: l.groups + l.pending}
 	if err := a.cfg.Limits.AllowGroup(c, u); err != nil {
 		return nil, err
 	}
 	if targets > 0 {
-		if err := a.cfg.Limits.AllowTargets(c, 0, targets, policy.Usage{Mine: l.targetsByUID[c.UID]}); err != nil {
+		if err := a.cfg.Limits.AllowTargets(c, 0, targets, l.targetUsageLocked(c.UID)); err != nil {
 			return nil, err
 		}
 	}
 	l.pending++
 	l.pendingByUID[c.UID]++
+	l.pendingTargets += targets
+	l.pendingTargetsByUID[c.UID] += targets
 	return func() {
 		a.mu.Lock()
 		l.pending--
 		if l.pendingByUID[c.UID]--; l.pendingByUID[c.UID] <= 0 {
 			delete(l.pendingByUID, c.UID)
+		}
+		l.pendingTargets -= targets
+		if l.pendingTargetsByUID[c.UID] -= targets; l.pendingTargetsByUID[c.UID] <= 0 {
+			delete(l.pendingTargetsByUID, c.UID)
 		}
 		a.mu.Unlock()
 	}, nil

@@ -22,7 +22,11 @@
 //     controls all.
 //   - Quotas per uid (groups, connections, watch targets) and totals bound
 //     what one user can make the agent hold. Root is exempt from the per-uid
-//     quotas but not from the totals.
+//     quotas but not from the totals, except that the last few connections
+//     of the total are kept for root: however many users flood the agent,
+//     an admin can still connect to see and kill. The totals must fit in
+//     the agent's file descriptor limit ([Limits.FitFiles]), or filling
+//     them would lock everyone out.
 //
 // A refusal is a [*Denied] (the agent answers permission_denied with its
 // message) and an exceeded quota a [*LimitError] (limit_exceeded).

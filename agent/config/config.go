@@ -38,19 +38,25 @@ type File struct {
 	Limits        Limits   `toml:"limits"`
 }
 
-// Limits is the [limits] table. A quota of 0 means unlimited.
+// Limits is the [limits] table. A quota of 0 means unlimited; so does a
+// timeout of 0.
 type Limits struct {
-	GroupsPerUID      int      `toml:"groups_per_uid"`
-	GroupsTotal       int      `toml:"groups_total"`
-	ConnectionsPerUID int      `toml:"connections_per_uid"`
-	ConnectionsTotal  int      `toml:"connections_total"`
-	TargetsPerWatch   int      `toml:"targets_per_watch"`
-	TargetsPerUID     int      `toml:"targets_per_uid"`
-	DeadRetention     Duration `toml:"dead_retention"`    // how long ended groups stay in list/show
-	DeadMax           int      `toml:"dead_max"`          // how many ended groups stay at most
-	SubscriberBuffer  int      `toml:"subscriber_buffer"` // events queued for a slow subscriber
-	ParallelKills     int      `toml:"parallel_kills"`    // kills running at once
-	WriteTimeout      Duration `toml:"write_timeout"`     // a client that does not read is dropped
+	GroupsPerUID           int      `toml:"groups_per_uid"`
+	GroupsTotal            int      `toml:"groups_total"`
+	ConnectionsPerUID      int      `toml:"connections_per_uid"`
+	ConnectionsTotal       int      `toml:"connections_total"`
+	ConnectionsRootReserve int      `toml:"connections_root_reserve"` // of the total, kept for root
+	TargetsPerWatch        int      `toml:"targets_per_watch"`
+	TargetsPerUID          int      `toml:"targets_per_uid"`
+	TargetsTotal           int      `toml:"targets_total"`
+	IdleTimeout            Duration `toml:"idle_timeout"`      // a connection that sends no request is dropped
+	LineTimeout            Duration `toml:"line_timeout"`      // a request line begun must arrive whole within this
+	MaxRequest             int      `toml:"max_request"`       // bytes in a request line, newline included
+	DeadRetention          Duration `toml:"dead_retention"`    // how long ended groups stay in list/show
+	DeadMax                int      `toml:"dead_max"`          // how many ended groups stay at most
+	SubscriberBuffer       int      `toml:"subscriber_buffer"` // events queued for a slow subscriber
+	ParallelKills          int      `toml:"parallel_kills"`    // kills running at once
+	WriteTimeout           Duration `toml:"write_timeout"`     // a client that does not read is dropped
 }
 
 // Duration is a time.Duration written as a string: "500ms", "10s", "5m".
@@ -83,17 +89,22 @@ func Default() File {
 		DefaultSignal: signame.Name(a.DefaultSignal),
 		ShutdownGrace: Duration{a.ShutdownGrace},
 		Limits: Limits{
-			GroupsPerUID:      a.Limits.GroupsPerUID,
-			GroupsTotal:       a.Limits.GroupsTotal,
-			ConnectionsPerUID: a.Limits.ConnsPerUID,
-			ConnectionsTotal:  a.Limits.ConnsTotal,
-			TargetsPerWatch:   a.Limits.TargetsPerWatch,
-			TargetsPerUID:     a.Limits.TargetsPerUID,
-			DeadRetention:     Duration{a.DeadRetention},
-			DeadMax:           a.DeadMax,
-			SubscriberBuffer:  a.SubscriberBuffer,
-			ParallelKills:     a.ParallelKills,
-			WriteTimeout:      Duration{a.WriteTimeout},
+			GroupsPerUID:           a.Limits.GroupsPerUID,
+			GroupsTotal:            a.Limits.GroupsTotal,
+			ConnectionsPerUID:      a.Limits.ConnsPerUID,
+			ConnectionsTotal:       a.Limits.ConnsTotal,
+			ConnectionsRootReserve: a.Limits.ConnsRootReserve,
+			TargetsPerWatch:        a.Limits.TargetsPerWatch,
+			TargetsPerUID:          a.Limits.TargetsPerUID,
+			TargetsTotal:           a.Limits.TargetsTotal,
+			IdleTimeout:            Duration{a.Conn.IdleTimeout},
+			LineTimeout:            Duration{a.Conn.LineTimeout},
+			MaxRequest:             a.Conn.MaxRequest,
+			DeadRetention:          Duration{a.DeadRetention},
+			DeadMax:                a.DeadMax,
+			SubscriberBuffer:       a.SubscriberBuffer,
+			ParallelKills:          a.ParallelKills,
+			WriteTimeout:           Duration{a.WriteTimeout},
 		},
 	}
 }
@@ -181,8 +192,9 @@ func (f File) Agent() (agent.Config, error) {
 	for key, v := range map[string]int{
 		"limits.groups_per_uid": l.GroupsPerUID, "limits.groups_total": l.GroupsTotal,
 		"limits.connections_per_uid": l.ConnectionsPerUID, "limits.connections_total": l.ConnectionsTotal,
-		"limits.targets_per_watch": l.TargetsPerWatch, "limits.targets_per_uid": l.TargetsPerUID,
-		"limits.dead_max": l.DeadMax,
+		"limits.connections_root_reserve": l.ConnectionsRootReserve,
+		"limits.targets_per_watch":        l.TargetsPerWatch, "limits.targets_per_uid": l.TargetsPerUID,
+		"limits.targets_total": l.TargetsTotal, "limits.dead_max": l.DeadMax,
 	} {
 		if v < 0 {
 			return c, fmt.Errorf("%s = %d: must not be negative (0 means unlimited)", key, v)
@@ -196,6 +208,7 @@ func (f File) Agent() (agent.Config, error) {
 	for key, d := range map[string]time.Duration{
 		"default_grace": f.DefaultGrace.Duration, "shutdown_grace": f.ShutdownGrace.Duration,
 		"limits.dead_retention": l.DeadRetention.Duration,
+		"limits.idle_timeout":   l.IdleTimeout.Duration, "limits.line_timeout": l.LineTimeout.Duration,
 	} {
 		if d < 0 {
 			return c, fmt.Errorf("%s = %v: must not be negative", key, d)
@@ -204,12 +217,22 @@ func (f File) Agent() (agent.Config, error) {
 	if l.WriteTimeout.Duration <= 0 {
 		return c, fmt.Errorf("limits.write_timeout = %v: must be positive", l.WriteTimeout.Duration)
 	}
+	if l.MaxRequest < 4096 || l.MaxRequest > ipc.MaxLine {
+		return c, fmt.Errorf("limits.max_request = %d: must be between 4096 and %d bytes", l.MaxRequest, ipc.MaxLine)
+	}
+	if l.ConnectionsTotal > 0 && l.ConnectionsRootReserve >= l.ConnectionsTotal {
+		return c, fmt.Errorf("limits.connections_root_reserve = %d: must be below limits.connections_total (%d), or only root could connect",
+			l.ConnectionsRootReserve, l.ConnectionsTotal)
+	}
 	c.DefaultGrace = f.DefaultGrace.Duration
 	c.DefaultSignal = sig
 	c.ShutdownGrace = f.ShutdownGrace.Duration
 	c.Limits.GroupsPerUID, c.Limits.GroupsTotal = l.GroupsPerUID, l.GroupsTotal
 	c.Limits.ConnsPerUID, c.Limits.ConnsTotal = l.ConnectionsPerUID, l.ConnectionsTotal
+	c.Limits.ConnsRootReserve = l.ConnectionsRootReserve
 	c.Limits.TargetsPerWatch, c.Limits.TargetsPerUID = l.TargetsPerWatch, l.TargetsPerUID
+	c.Limits.TargetsTotal = l.TargetsTotal
+	c.Conn = agent.ConnLimits{IdleTimeout: l.IdleTimeout.Duration, LineTimeout: l.LineTimeout.Duration, MaxRequest: l.MaxRequest}
 	c.DeadRetention, c.DeadMax = l.DeadRetention.Duration, l.DeadMax
 	c.SubscriberBuffer, c.ParallelKills = l.SubscriberBuffer, l.ParallelKills
 	c.WriteTimeout = l.WriteTimeout.Duration

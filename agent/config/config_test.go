@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orphand/orphand/agent"
 )
 
 func TestParse(t *testing.T) {
@@ -28,6 +30,11 @@ connections_per_uid = 6
 connections_total = 7
 targets_per_watch = 8
 targets_per_uid = 9
+targets_total = 13
+connections_root_reserve = 2
+idle_timeout = "1m"
+line_timeout = "4s"
+max_request = 8192
 dead_retention = "2m"
 dead_max = 10
 subscriber_buffer = 11
@@ -48,7 +55,9 @@ write_timeout = "3s"
 	if a.DefaultGrace != 1500*time.Millisecond || a.DefaultSignal != syscall.SIGINT || a.ShutdownGrace != time.Second ||
 		a.Limits.GroupsPerUID != 5 || a.Limits.GroupsTotal != 0 || a.Limits.ConnsPerUID != 6 || a.Limits.ConnsTotal != 7 ||
 		a.Limits.TargetsPerWatch != 8 || a.Limits.TargetsPerUID != 9 || a.DeadRetention != 2*time.Minute ||
-		a.DeadMax != 10 || a.SubscriberBuffer != 11 || a.ParallelKills != 12 || a.WriteTimeout != 3*time.Second {
+		a.DeadMax != 10 || a.SubscriberBuffer != 11 || a.ParallelKills != 12 || a.WriteTimeout != 3*time.Second ||
+		a.Limits.TargetsTotal != 13 || a.Limits.ConnsRootReserve != 2 ||
+		a.Conn != (agent.ConnLimits{IdleTimeout: time.Minute, LineTimeout: 4 * time.Second, MaxRequest: 8192}) {
 		t.Fatalf("agent config: %+v", a)
 	}
 
@@ -79,6 +88,12 @@ func TestParseErrors(t *testing.T) {
 		{"[limits]\ngroups_per_uid = -1", "limits.groups_per_uid"},
 		{"[limits]\nparallel_kills = 0", "limits.parallel_kills"},
 		{"[limits]\nwrite_timeout = \"0s\"", "limits.write_timeout"},
+		{"[limits]\nmax_request = 100", "limits.max_request"},
+		{"[limits]\nmax_request = 70000", "limits.max_request"},
+		{"[limits]\nidle_timeout = \"-1s\"", "limits.idle_timeout"},
+		{"[limits]\nline_timeout = \"-1s\"", "limits.line_timeout"},
+		{"[limits]\ntargets_total = -1", "limits.targets_total"},
+		{"[limits]\nconnections_total = 10\nconnections_root_reserve = 10", "limits.connections_root_reserve"},
 		{"backend = \"auto\"\nbackend = \"auto\"", "line 2"},
 		{"this is not toml", "line 1"},
 	}
@@ -136,4 +151,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a config Agent refuses: %v", err)
 		}
 	})
+}
+
+// The file's defaults are the agent's: a missing key changes nothing.
+func TestDefaultsMatchAgent(t *testing.T) {
+	a, err := Default().Agent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := agent.DefaultConfig()
+	if a.Limits != d.Limits || a.Conn != d.Conn || a.WriteTimeout != d.WriteTimeout || a.ParallelKills != d.ParallelKills {
+		t.Fatalf("file defaults %+v %+v differ from the agent's %+v %+v", a.Limits, a.Conn, d.Limits, d.Conn)
+	}
+	f := Default()
+	if err := Parse(strings.NewReader("[limits]\nidle_timeout = \"0s\"\nline_timeout = \"0s\"\n"), &f); err != nil {
+		t.Fatalf("0 disables the timeouts: %v", err)
+	}
 }

@@ -46,11 +46,16 @@ Configuration file (TOML; every key optional, unknown keys are errors):
 
   [limits]                        # quotas: 0 means unlimited; root is exempt per uid
   groups_per_uid      = 1000
-  groups_total        = 50000
+  groups_total        = 50000     # totals are lowered at start to fit the fd limit
   connections_per_uid = 1024
   connections_total   = 16384
+  connections_root_reserve = 64   # of the total, only root may use these
   targets_per_watch   = 1024
   targets_per_uid     = 10000
+  targets_total       = 100000
+  idle_timeout        = "5m"      # no request for this long: disconnected (0: never)
+  line_timeout        = "10s"     # a request line begun must arrive whole within this
+  max_request         = 65536     # bytes in a request line (4096 to 65536)
   dead_retention      = "10m"     # ended groups stay visible this long...
   dead_max            = 1000      # ...and at most this many
   subscriber_buffer   = 1024      # events queued before a slow subscriber is dropped

@@ -208,7 +208,7 @@ func (k *killer) reap(ctx context.Context) {
 		only[id.Pid] = id.StartTime
 	}
 	if r := activeReaper.Load(); r == nil || !r.reapNow(ctx, only) {
-		reapPass(0, selector{pid: -1, only: only})
+		reapPass(0, selector{pid: -1, only: only}, func(ReapStatus) {}) // statuses nobody asked for
 	}
 	for id := range k.ours {
 		if st, err := readStat(id.Pid); err != nil || st.StartTime != id.StartTime {

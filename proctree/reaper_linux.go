@@ -17,10 +17,11 @@ import (
 // Reaper reaps orphaned children in the background. Start one with
 // [StartReaper] or [Reap]; at most one runs in a process.
 type Reaper struct {
-	cfg  ReaperConfig
-	log  *slog.Logger
-	opts int
-	sel  selector
+	cfg   ReaperConfig
+	log   *slog.Logger
+	debug bool // log each reap (checked once: formatting each costs memory)
+	opts  int
+	sel   selector
 
 	sigc   chan os.Signal // SIGCHLD, coalesced by os/signal
 	kick   chan reapRequest
@@ -129,6 +130,7 @@ func StartReaper(ctx context.Context, cfg ReaperConfig) (*Reaper, error) {
 	if r.log == nil {
 		r.log = slog.Default()
 	}
+	r.debug = r.log.Enabled(ctx, slog.LevelDebug)
 	if !activeReaper.CompareAndSwap(nil, r) {
 		return nil, fmt.Errorf("proctree: start reaper: %w", ErrReaperRunning)
 	}
@@ -213,30 +215,28 @@ func (r *Reaper) run(ctx context.Context) {
 // returns the number of owned zombies left.
 func (r *Reaper) drain(extra map[int]uint64) int {
 	for {
-		res := reapPass(r.opts, r.sel)
+		res := reapPass(r.opts, r.sel, r.deliver)
 		if len(extra) > 0 {
-			more := reapPass(r.opts, selector{pid: -1, only: extra})
-			res.reaped = append(res.reaped, more.reaped...)
+			more := reapPass(r.opts, selector{pid: -1, only: extra}, r.deliver)
+			res.reaped += more.reaped
 			extra = nil
 		}
-		progress := false
-		for _, st := range res.reaped {
-			r.deliver(st)
-			progress = progress || st.Err == nil
-		}
-		if !progress { // nothing reaped (an error is reported once per pass, not retried in a loop)
+		if res.reaped == 0 { // errors were reported once; they are not retried in a loop
 			return res.deferred
 		}
 	}
 }
 
-// deliver logs st and hands it to StatusChannel without ever blocking.
+// deliver logs st and hands it to StatusChannel without ever blocking. It
+// runs under reapMu.
 func (r *Reaper) deliver(st ReapStatus) {
 	if st.Err != nil {
 		r.log.Error("proctree: reaper: wait failed", "err", st.Err)
 	} else {
 		r.reaped.Add(1)
-		r.log.Debug("proctree: reaped", "pid", st.Pid, "status", describeStatus(st.WaitStatus))
+		if r.debug {
+			r.log.Debug("proctree: reaped", "pid", st.Pid, "status", describeStatus(st.WaitStatus))
+		}
 	}
 	if r.cfg.StatusChannel == nil {
 		return

@@ -11,9 +11,16 @@ import (
 )
 
 // reapMu serialises every reaping pass in the process (the Reaper's and
-// KillDescendants') with ClaimChild's start functions. Lock order: reapMu,
-// then syscall.ForkLock.
+// KillDescendants') with ClaimChild's start functions, and guards
+// passScratch. Lock order: reapMu, then syscall.ForkLock.
 var reapMu sync.Mutex
+
+// passScratch is reused by every pass, so that draining thousands of
+// zombies does not grow the heap.
+var passScratch struct {
+	cands []int
+	owned map[int]bool
+}
 
 // claims holds the children that callers of ClaimChild will wait for
 // themselves (pid -> number of claims).
@@ -30,14 +37,15 @@ type selector struct {
 
 // passResult is what one reaping pass did.
 type passResult struct {
-	reaped   []ReapStatus
+	reaped   int // processes reaped
 	deferred int // zombie children left to the owner that will wait for them
 }
 
 // reapPass reaps the zombie children that sel selects and nobody else will
-// wait for. See the package documentation for why it is safe next to
-// os/exec.
-func reapPass(opts int, sel selector) passResult {
+// wait for, and calls emit, which must not block, with each status (and with
+// failures, as a status with Err set). See the package documentation for
+// why it is safe next to os/exec.
+func reapPass(opts int, sel selector, emit func(ReapStatus)) passResult {
 	reapMu.Lock()
 	defer reapMu.Unlock()
 	// No child can be forked by os/exec or syscall.ForkExec while this is
@@ -49,27 +57,33 @@ func reapPass(opts int, sel selector) passResult {
 	if sel.only == nil && !anyWaitable(sel, opts) {
 		return passResult{}
 	}
-	owned, err := ownedPids()
+	owned, err := ownedPidsLocked()
 	if err != nil {
-		return passResult{reaped: []ReapStatus{{Err: err}}}
+		emit(ReapStatus{Err: err})
+		return passResult{}
 	}
 	// wait4(-1) only when nobody owns anything: even a pidfd for a process
 	// that is not our child protects it, since a subreaper may inherit it
 	// at any moment.
 	if sel.only == nil && len(owned) == 0 {
-		return passResult{reaped: reapAny(sel, opts)}
+		return passResult{reaped: reapAny(sel, opts, emit)}
 	}
-	return reapUnowned(sel, opts, owned)
+	return reapUnowned(sel, opts, owned, emit)
 }
 
-// ownedPids returns the pids that someone in this process may wait for:
-// those of foreign pidfds (os/exec's) and of claims.
-func ownedPids() (map[int]bool, error) {
+// ownedPidsLocked returns the pids that someone in this process may wait
+// for: those of foreign pidfds (os/exec's) and of claims. The map is
+// passScratch's, valid until the next pass.
+func ownedPidsLocked() (map[int]bool, error) {
 	fds, err := scanForeignPidfds()
 	if err != nil {
 		return nil, err
 	}
-	owned := map[int]bool{}
+	if passScratch.owned == nil {
+		passScratch.owned = map[int]bool{}
+	}
+	owned := passScratch.owned
+	clear(owned)
 	for _, f := range fds {
 		owned[f.pid] = true
 	}
@@ -83,32 +97,33 @@ func ownedPids() (map[int]bool, error) {
 
 // reapAny is the fast path, taken when nothing is owned by anyone: like
 // tini, wait4 for any selected child until none is left.
-func reapAny(sel selector, opts int) []ReapStatus {
+func reapAny(sel selector, opts int, emit func(ReapStatus)) int {
 	arg := sel.pid
 	if arg == 0 {
 		arg = -1
 	}
-	var out []ReapStatus
+	n := 0
 	for {
 		var ws syscall.WaitStatus
 		pid, err := wait4(arg, &ws, opts)
 		if err != nil {
 			if !errors.Is(err, syscall.ECHILD) {
-				out = append(out, ReapStatus{Err: err})
+				emit(ReapStatus{Err: err})
 			}
-			return out
+			return n
 		}
 		if pid <= 0 {
-			return out
+			return n
 		}
-		out = append(out, ReapStatus{Pid: pid, WaitStatus: ws})
+		n++
+		emit(ReapStatus{Pid: pid, WaitStatus: ws})
 	}
 }
 
 // reapUnowned is the slow path: reap, one pid at a time, the selected zombie
 // children that nobody owns; count the owned ones left.
-func reapUnowned(sel selector, opts int, owned map[int]bool) passResult {
-	var cands []int
+func reapUnowned(sel selector, opts int, owned map[int]bool, emit func(ReapStatus)) passResult {
+	cands := passScratch.cands[:0]
 	switch {
 	case sel.only != nil:
 		for pid, start := range sel.only {
@@ -119,12 +134,14 @@ func reapUnowned(sel selector, opts int, owned map[int]bool) passResult {
 			}
 		}
 	case sel.pid > 0:
-		cands = []int{sel.pid}
+		cands = append(cands, sel.pid)
 	default:
 		if err := readChildren(os.Getpid(), func(pid int) { cands = append(cands, pid) }); err != nil {
-			return passResult{reaped: []ReapStatus{{Err: err}}}
+			emit(ReapStatus{Err: err})
+			return passResult{}
 		}
 	}
+	passScratch.cands = cands[:0]
 	var res passResult
 	for _, pid := range cands {
 		if sel.pid < -1 {
@@ -145,9 +162,10 @@ func reapUnowned(sel selector, opts int, owned map[int]bool) passResult {
 			// not (or no longer) our child: reaped already, or a
 			// grandchild in KillDescendants' set
 		case err != nil:
-			res.reaped = append(res.reaped, ReapStatus{Err: err})
+			emit(ReapStatus{Err: err})
 		case got == pid:
-			res.reaped = append(res.reaped, ReapStatus{Pid: pid, WaitStatus: ws})
+			res.reaped++
+			emit(ReapStatus{Pid: pid, WaitStatus: ws})
 		}
 	}
 	return res

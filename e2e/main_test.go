@@ -54,6 +54,7 @@ func TestMain(m *testing.M) {
 	mark := randHex(8)
 	os.Setenv(markEnv, mark)
 	code := m.Run()
+	stopBenchReaper()
 	if ownBinDir != "" {
 		os.RemoveAll(ownBinDir)
 	}

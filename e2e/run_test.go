@@ -101,6 +101,16 @@ func testRunExecInPlace(t *testing.T, a *agent) {
 		t.Errorf("environment, group and parent of CMD: %v", r)
 	}
 
+	// SIGINT and SIGHUP ignored by the caller (nohup, background jobs) stay
+	// ignored in CMD.
+	ign := `trap '' INT HUP; exec "$@"`
+	sigIgn := []string{"sh", "-c", `grep SigIgn /proc/self/status`}
+	direct := a.run(t, nil, append([]string{"sh", "-c", ign, "sh"}, sigIgn...)...)
+	viaRun := a.run(t, nil, append([]string{"sh", "-c", ign, "sh", ctl, "run", "--"}, sigIgn...)...)
+	if direct.stdout != viaRun.stdout || direct.code != 0 || viaRun.code != 0 {
+		t.Errorf("ignored signals: %q run directly, %q through orphanctl run", direct.stdout, viaRun.stdout)
+	}
+
 	// Descriptors: CMD sees exactly what it would have seen run directly,
 	// an inherited extra descriptor included.
 	fds := func(argv ...string) string {
@@ -123,10 +133,10 @@ func testRunExecInPlace(t *testing.T, a *agent) {
 	// The shell lists its own descriptors (its glob's directory descriptor
 	// shows up the same way in both runs).
 	list := []string{"sh", "-c", `cd /proc/$$/fd && echo *`}
-	direct := fds(list...)
-	viaRun := fds(append([]string{ctl, "run", "--"}, list...)...)
-	if direct != viaRun || !strings.Contains(" "+direct, " 3 ") {
-		t.Errorf("descriptors of CMD: %q run directly, %q through orphanctl run", direct, viaRun)
+	directFds := fds(list...)
+	viaRunFds := fds(append([]string{ctl, "run", "--"}, list...)...)
+	if directFds != viaRunFds || !strings.Contains(" "+directFds, " 3 ") {
+		t.Errorf("descriptors of CMD: %q run directly, %q through orphanctl run", directFds, viaRunFds)
 	}
 }
 

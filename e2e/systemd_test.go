@@ -92,9 +92,18 @@ func TestSystemd(t *testing.T) {
 	}
 }
 
-// containerBins puts static binaries and the examples in dir: the test's
-// own build, or a static one when the host build has -race (cgo).
+// containerBins puts static binaries and the examples in dir: a static
+// build (the host's may have -race, hence cgo), or copies of those in
+// $ORPHAND_E2E_BIN, which must then be static.
 func containerBins(dir string) error {
+	if from := os.Getenv(binEnv); from != "" {
+		for _, f := range []string{"orphand", "orphanctl", "goclient", "client.pl", "client.py"} {
+			if err := copyFile(filepath.Join(from, f), filepath.Join(dir, f), 0o755); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err := goBuild(dir, false); err != nil {
 		return err
 	}
@@ -122,7 +131,7 @@ func installGuestBins(from string) (binaries, error) {
 
 // systemdAgent is the container's socket-activated agent. It checks that
 // systemd, not the test, started it, with the systemd backend.
-func systemdAgent(t *testing.T) *agent {
+func systemdAgent(t testing.TB) *agent {
 	t.Helper()
 	m, err := cgroup.Discover()
 	if err != nil {

@@ -42,6 +42,7 @@ type WatchOptions struct {
 	Name   string
 	Grace  *time.Duration // as in RegisterOptions
 	Signal string
+	On     string // as in RegisterOptions
 }
 
 // graceMS converts a grace to the protocol's milliseconds, rounding a
@@ -90,7 +91,7 @@ func (c *Client) Watch(ctx context.Context, opts WatchOptions) (*Group, error) {
 		return nil, fmt.Errorf("watch: %w", err)
 	}
 	resp, err := c.Do(ctx, Request{
-		Op: OpWatch, Pid: opts.Pid, Kill: opts.Kill, Name: opts.Name, GraceMS: grace, Signal: opts.Signal,
+		Op: OpWatch, Pid: opts.Pid, Kill: opts.Kill, Name: opts.Name, GraceMS: grace, Signal: opts.Signal, On: opts.On,
 	})
 	if err != nil {
 		return nil, err

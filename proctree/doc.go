@@ -5,9 +5,9 @@
 //
 // It provides:
 //
-//   - [Process]: a process held through a pidfd (pidfd_open(2)), with the
-//     identity (pid + start time from /proc/<pid>/stat) verified at open
-//     time. Signals go through the pidfd (pidfd_send_signal(2)), so a
+//   - [Process]: a process held through a pidfd (pidfd_open(2)), with its
+//     [Identity] (pid, start time from /proc/<pid>/stat, and the pidfs inode
+//     where the kernel has one) verified at open time. Signals go through the pidfd (pidfd_send_signal(2)), so a
 //     *Process never signals a newcomer that reused its pid. [Process.Wait]
 //     waits for exit by pidfd readiness on Go's netpoller: no polling, and no
 //     OS thread per waiter.
@@ -47,11 +47,11 @@
 //     them.
 //   - A reaping pass holds syscall.ForkLock for reading: os/exec and
 //     syscall.ForkExec hold it for writing around clone, so no child can be
-//     born (and no pid of ours reused) during the pass. If no owned child
-//     exists, every zombie child is the reaper's and it calls
-//     wait4(-1, WNOHANG) in a loop, like tini. Otherwise it lists its
-//     children (/proc/self/task/*/children) and reaps each unowned zombie by
-//     pid.
+//     born (and no pid of ours reused) during the pass. If nothing is owned
+//     (no foreign pidfd, no claim), every zombie child is the reaper's and
+//     it calls wait4(-1, WNOHANG) in a loop, like tini. Otherwise it lists
+//     its children (/proc/self/task/*/children) and reaps each unowned
+//     zombie by pid.
 //   - Children started without a pidfd (syscall.ForkExec, C code) can be
 //     protected with [ClaimChild]. os/exec needs pidfds to work (Linux 5.4,
 //     no seccomp filter against them): [StartReaper] checks and refuses to

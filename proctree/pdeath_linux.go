@@ -176,7 +176,9 @@ func refreshPdeathLocked() {
 // [SetParentDeathSignal]): as inherited over execve and read during package
 // init, or as last set by SetParentDeathSignal, and 0 once a credential
 // change has made the kernel clear it. A prctl made directly by other code
-// on some thread is not seen.
+// on some thread is not seen. In a Go library built as c-archive or
+// c-shared, package init does not run on the main thread, so the value read
+// then is the initialising thread's.
 func ParentDeathSignal() (syscall.Signal, error) {
 	pdeathMu.Lock()
 	defer pdeathMu.Unlock()

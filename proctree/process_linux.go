@@ -103,7 +103,10 @@ func OpenIdentity(id Identity) (*Process, error) {
 
 // FromPidfd wraps an existing pidfd (from SO_PEERPIDFD, an fd store, or
 // clone's CLONE_PIDFD) and takes ownership of it: the *Process closes it.
-// The fd must not be used by the caller afterwards, even on error.
+// The fd must not be used by the caller afterwards, even on error. Like
+// every pidfd proctree holds, it no longer tells the [Reaper] that someone
+// will wait for the process: a caller that forked the child itself and
+// will wait for it must hold a [ClaimChild] claim.
 func FromPidfd(fd int) (*Process, error) {
 	pid, err := pidfdPid(fd)
 	if err != nil {

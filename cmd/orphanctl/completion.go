@@ -26,6 +26,10 @@ var versionCmd = &command{
 		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
+		if c.json {
+			c.printJSON(map[string]string{"orphanctl": version.String()})
+			return nil
+		}
 		c.printf("orphanctl %s\n", version.String())
 		return nil
 	},

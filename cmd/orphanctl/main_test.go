@@ -159,6 +159,11 @@ func TestVersion(t *testing.T) {
 			t.Errorf("orphanctl %q = %q, exit %d", args, stdout, code)
 		}
 	}
+	stdout, _, code := runCLI(t, "version", "--json")
+	var v map[string]string
+	if code != exitOK || json.Unmarshal([]byte(stdout), &v) != nil || v["orphanctl"] == "" {
+		t.Errorf("orphanctl version --json = %q, exit %d", stdout, code)
+	}
 }
 
 func TestUnreachableAgent(t *testing.T) {

@@ -75,6 +75,9 @@ func parseCreds(r io.Reader) (credSnapshot, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return credSnapshot{}, fmt.Errorf("%w: %w", ErrBadStatus, err)
+		}
 		return credSnapshot{}, err
 	}
 	if have != 7 {

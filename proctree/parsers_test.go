@@ -42,7 +42,7 @@ func TestParseCreds(t *testing.T) {
 			t.Errorf("%+v after %+v: clears = %v, want %v", n, c, got, tc.clears)
 		}
 	}
-	for _, in := range []string{"", "Uid: 1 2 3\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 x 3 4\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\nCapPrm: zz\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\n"} {
+	for _, in := range []string{"", "Name: " + strings.Repeat("x", 70000) + "\n", "Uid: 1 2 3\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 x 3 4\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\nCapPrm: zz\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\n"} {
 		if _, err := parseCreds(strings.NewReader(in)); !errors.Is(err, ErrBadStatus) {
 			t.Errorf("parseCreds(%q) = %v, want ErrBadStatus", in, err)
 		}

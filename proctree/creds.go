@@ -29,9 +29,9 @@ func (c credSnapshot) clears(old credSnapshot) bool {
 		c.fsgid != old.fsgid || c.capPermitted&^old.capPermitted != 0
 }
 
-// ErrBadStatus is wrapped by every error parseCreds returns for malformed
+// errBadStatus is wrapped by every error parseCreds returns for malformed
 // input.
-var ErrBadStatus = errors.New("malformed /proc/<pid>/status")
+var errBadStatus = errors.New("malformed /proc/<pid>/status")
 
 // parseCreds reads the Uid:, Gid: and CapPrm: lines of /proc/<pid>/status.
 func parseCreds(r io.Reader) (credSnapshot, error) {
@@ -48,12 +48,12 @@ func parseCreds(r io.Reader) (credSnapshot, error) {
 		case "Uid", "Gid":
 			// real, effective, saved, filesystem
 			if len(f) != 4 {
-				return credSnapshot{}, fmt.Errorf("%w: %s has %d fields", ErrBadStatus, key, len(f))
+				return credSnapshot{}, fmt.Errorf("%w: %s has %d fields", errBadStatus, key, len(f))
 			}
 			e, err1 := strconv.ParseUint(string(f[1]), 10, 32)
 			fs, err2 := strconv.ParseUint(string(f[3]), 10, 32)
 			if err := errors.Join(err1, err2); err != nil {
-				return credSnapshot{}, fmt.Errorf("%w: %s: %w", ErrBadStatus, key, err)
+				return credSnapshot{}, fmt.Errorf("%w: %s: %w", errBadStatus, key, err)
 			}
 			if key[0] == 'U' {
 				c.euid, c.fsuid = e, fs
@@ -64,11 +64,11 @@ func parseCreds(r io.Reader) (credSnapshot, error) {
 			}
 		case "CapPrm":
 			if len(f) != 1 {
-				return credSnapshot{}, fmt.Errorf("%w: CapPrm has %d fields", ErrBadStatus, len(f))
+				return credSnapshot{}, fmt.Errorf("%w: CapPrm has %d fields", errBadStatus, len(f))
 			}
 			v, err := strconv.ParseUint(string(f[0]), 16, 64)
 			if err != nil {
-				return credSnapshot{}, fmt.Errorf("%w: CapPrm: %w", ErrBadStatus, err)
+				return credSnapshot{}, fmt.Errorf("%w: CapPrm: %w", errBadStatus, err)
 			}
 			c.capPermitted = v
 			have |= 4
@@ -76,12 +76,12 @@ func parseCreds(r io.Reader) (credSnapshot, error) {
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return credSnapshot{}, fmt.Errorf("%w: %w", ErrBadStatus, err)
+			return credSnapshot{}, fmt.Errorf("%w: %w", errBadStatus, err)
 		}
 		return credSnapshot{}, err
 	}
 	if have != 7 {
-		return credSnapshot{}, fmt.Errorf("%w: Uid, Gid or CapPrm missing", ErrBadStatus)
+		return credSnapshot{}, fmt.Errorf("%w: Uid, Gid or CapPrm missing", errBadStatus)
 	}
 	c.ok = true
 	return c, nil

@@ -261,6 +261,13 @@ func (p *Process) Close() error {
 		p.cleanup.Stop()
 		untrackOwnPidfd(p.own)
 		p.closeErr = p.file.Close()
+		// Settle the watcher's start before waiting for it: either it was
+		// started (and the Add happened inside Once) or it never will be,
+		// and waiters see the process as closed.
+		p.exitOnce.Do(func() {
+			p.watchErr = fmt.Errorf("proctree: wait for pid %d: %w", p.id.Pid, os.ErrClosed)
+			close(p.exited)
+		})
 		p.watcher.Wait()
 	})
 	return p.closeErr

@@ -164,3 +164,23 @@ func countThreads(t *testing.T) int {
 	}
 	return len(ents)
 }
+
+// TestProcessCloseRacesFirstWait closes a Process while its first Wait and
+// Done start; under -race this catches a WaitGroup Add racing its Wait.
+func TestProcessCloseRacesFirstWait(t *testing.T) {
+	cmd := startSleeper(t)
+	for range 50 {
+		p, err := Open(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = p.Wait(context.Background()) })
+		wg.Go(func() { <-p.Done() })
+		wg.Go(func() { _ = p.Close() })
+		wg.Wait()
+		if err := p.Wait(context.Background()); !errors.Is(err, os.ErrClosed) {
+			t.Fatalf("Wait after Close = %v, want os.ErrClosed", err)
+		}
+	}
+}

@@ -80,7 +80,10 @@ func (e *DialError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 //
 // A Client keeps its connection open until [Client.Close]: for a group
 // registered with on=disconnect, closing the connection (or exiting) is the
-// trigger that kills the group.
+// trigger that kills the group. The agent drops a connection that sends no
+// request for a while (its idle_timeout, minutes) unless it holds such
+// groups or a subscription: a long-lived program that only asks now and
+// then should dial when it needs to, or dial again on [ErrDisconnected].
 type Client struct {
 	conn *net.UnixConn
 	path string

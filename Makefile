@@ -57,3 +57,14 @@ ci: ## The whole suite on a fresh machine: deps, lint, fuzz briefly, all tests i
 	$(MAKE) lint
 	ORPHAND_TEST_STRICT=1 $(MAKE) test
 	$(MAKE) fuzz FUZZTIME=5s
+
+# --- packaging (issue 8): the .deb and .rpm, and their proof on a real systemd ---
+# packaging/build.sh does the work; docs/packaging.md explains both targets.
+
+.PHONY: package
+package: ## Build dist/orphand_<version>_<arch>.deb and dist/orphand-<version>.<arch>.rpm (nfpm).
+	GO=$(GO) ./packaging/build.sh -o dist
+
+.PHONY: e2e-package
+e2e-package: ## Check the packages, then install, upgrade and purge them in a systemd container (root).
+	$(GO) test -count=1 -timeout 20m -v ./packaging/e2e/

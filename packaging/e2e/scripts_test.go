@@ -181,15 +181,21 @@ func TestRPMScriptsOffline(t *testing.T) {
 	env := []string{"PATH=" + path}
 	booted := exists("/run/systemd/system")
 	for _, c := range []struct {
-		script, arg           string
+		script, arg          string
 		offline, whileBooted string // expected calls
 	}{
-		{"post", "1", "systemctl --root=/ enable orphand.socket\n",
-			"systemctl daemon-reload\nsystemctl enable --now orphand.socket\n"},
-		{"post", "2", "",
-			"systemctl daemon-reload\nsystemctl -q is-enabled orphand.socket\nsystemctl start orphand.socket\nsystemctl try-restart orphand.service\n"},
-		{"preun", "0", "systemctl --root=/ disable orphand.socket orphand.service\n",
-			"systemctl disable --now orphand.socket orphand.service\n"},
+		{
+			"post", "1", "systemctl --root=/ enable orphand.socket\n",
+			"systemctl daemon-reload\nsystemctl enable --now orphand.socket\n",
+		},
+		{
+			"post", "2", "",
+			"systemctl daemon-reload\nsystemctl -q is-enabled orphand.socket\nsystemctl start orphand.socket\nsystemctl try-restart orphand.service\n",
+		},
+		{
+			"preun", "0", "systemctl --root=/ disable orphand.socket orphand.service\n",
+			"systemctl disable --now orphand.socket orphand.service\n",
+		},
 		{"preun", "1", "", ""},
 		{"postun", "1", "", ""},
 	} {

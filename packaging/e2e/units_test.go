@@ -91,10 +91,19 @@ func TestUnitsMatchTheAgent(t *testing.T) {
 	}
 	// systemd hands the stored descriptors back at start, above fd 3: the
 	// soft limit the agent starts with must hold them all, plus what the
-	// agent's own limits allow (it warns below groups + connections + 256).
+	// default totals let callers make it hold (else it lowers them), plus
+	// a margin for its own files.
+	cfg, err := def.Agent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, bounded := cfg.Limits.FilesNeeded()
+	if !bounded {
+		t.Fatal("the default limits are unbounded: no LimitNOFILE= can be checked against them")
+	}
 	nofile, err := strconv.Atoi(one(t, svc, "Service", "LimitNOFILE"))
-	if need := store + def.Limits.GroupsTotal + def.Limits.ConnectionsTotal + 256; err != nil || nofile < need {
-		t.Errorf("orphand.service: LimitNOFILE=%d (%v), want at least %d", nofile, err, need)
+	if need := store + files + 256; err != nil || nofile < need {
+		t.Errorf("orphand.service: LimitNOFILE=%d (%v), want at least %d (fd store %d + default totals %d + 256)", nofile, err, need, store, files)
 	}
 	for _, key := range []string{"Requires", "After"} {
 		if got := one(t, svc, "Unit", key); got != "orphand.socket" {

@@ -17,8 +17,9 @@ import (
 // Agent serves the orphand protocol. Create it with [New] and start it with
 // [Agent.Run], once.
 //
-// Locking: mu guards the registry (groups, byPath, ended), the connection
-// and subscriber sets, the stopping flag and every group's mutable fields.
+// Locking: mu guards the registry (groups, byPath, ended, unrecorded), the
+// connection and subscriber sets, the stopping flag, the queue of records
+// to write (dirty) and every group's mutable fields.
 // mu is a leaf lock: while it is held the agent never blocks (no I/O, no
 // other lock, no call into the watcher, only non-blocking channel sends to
 // subscribers). Functions that need it held end in "Locked".
@@ -37,6 +38,9 @@ type Agent struct {
 	killCtx context.Context // ends when shutdown gives up waiting for kills
 	reqCtx  context.Context // ends when shutdown gives up waiting for requests
 
+	durable     *Durable      // records and fd store; nil: nothing survives a restart
+	persistKick chan struct{} // wakes persistLoop (capacity 1)
+
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
 	byPath     map[string]*group  // subtree groups not ended, by cgroup path
@@ -46,14 +50,16 @@ type Agent struct {
 	conns      map[*conn]struct{} //
 	connsByUID map[uint32]int     //
 	subs       map[*subscriber]struct{}
-	stopping   bool          // Run is shutting down: no new kills from disconnects
-	kick       chan struct{} // wakes the sweeper (capacity 1)
+	stopping   bool                     // Run is shutting down: no new kills from disconnects
+	kick       chan struct{}            // wakes the sweeper (capacity 1)
+	dirty      map[string]*pendingWrite // records queued for persistLoop, by group id
+	unrecorded map[string]*group        // groups found under the backend's root with no record
 }
 
 // New checks cfg, probes the kernel features the agent relies on and
 // returns an Agent that will use backend (which the caller owns and closes
 // after Run returns). log must not be nil.
-func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
+func New(cfg Config, backend cgroup.Backend, log *slog.Logger, opts ...Option) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -77,6 +83,13 @@ func New(cfg Config, backend cgroup.Backend, log *slog.Logger) (*Agent, error) {
 		connsByUID: map[uint32]int{},
 		subs:       map[*subscriber]struct{}{},
 		kick:       make(chan struct{}, 1),
+		dirty:      map[string]*pendingWrite{},
+		unrecorded: map[string]*group{},
+
+		persistKick: make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(a)
 	}
 	a.features = a.featureList()
 	return a, nil
@@ -98,6 +111,15 @@ func (a *Agent) featureList() []string {
 	if a.cfg.Subreaper {
 		f = append(f, "subreaper")
 	}
+	if a.durable != nil {
+		f = append(f, "restart") // groups survive a restart of the agent
+		if a.durable.fds != nil {
+			f = append(f, "fdstore")
+		}
+	}
+	if crashPoints {
+		f = append(f, "crashpoints") // a test build
+	}
 	return f
 }
 
@@ -105,8 +127,9 @@ func (a *Agent) featureList() []string {
 // accepting (closing ln), lets requests and kills in flight finish for up
 // to Config.ShutdownGrace, and returns only when every goroutine it started
 // has ended. Registered groups are not killed on a normal stop: their
-// spawners are still alive, and the agent only stops watching them (a
-// restarted agent does not know them yet; issue 5 adds that).
+// spawners are still alive. With a [Durable] their records stay on disk
+// and the next agent takes them over before it serves (see restore);
+// without one they are forgotten.
 //
 // Run returns nil after a stop by ctx, or the error that made it stop.
 func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
@@ -134,6 +157,13 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	a.work = newWorkQueue()
 	a.work.start(a.cfg.ParallelKills)
 
+	persistCtx, stopPersist := context.WithCancel(context.WithoutCancel(ctx))
+	var persist sync.WaitGroup
+	if a.durable != nil {
+		persist.Go(func() { a.persistLoop(persistCtx) })
+	}
+	a.restore(ctx)
+
 	sweepCtx, stopSweep := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	bg.Go(func() { a.sweepLoop(sweepCtx) })
@@ -156,6 +186,8 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	a.shutdown(ln, &conns, stopReqs, stopKills)
 	stopSweep()
 	bg.Wait()
+	stopPersist() // writes what is still queued, then returns
+	persist.Wait()
 	a.closeAllHandles()
 	if runErr == nil {
 		a.log.Info("agent stopped")

@@ -11,8 +11,9 @@ import (
 )
 
 // Record is what a group is, as plain data: everything a restarted agent
-// would need to find and judge the group again (issue 5 persists it). Every
-// change of State goes through Agent.transitionLocked.
+// needs to find and judge the group again. It is what the agent persists
+// (as JSON, in package state), at every change of State — each goes through
+// Agent.transitionLocked — and before a registration is answered.
 type Record struct {
 	ID       string              `json:"id"`
 	Name     string              `json:"name,omitempty"`
@@ -30,7 +31,18 @@ type Record struct {
 	Created  time.Time           `json:"created"`        //
 	Ended    time.Time           `json:"ended,omitzero"` // when it became dead or released
 	Killed   int                 `json:"killed"`         // processes killed, once dead
+
+	// While killing: why, and when the grace ends (zero: SIGKILL at once),
+	// so that a restarted agent resumes the kill where it was.
+	KillReason string    `json:"kill_reason,omitempty"`
+	KillBy     time.Time `json:"kill_by,omitzero"`
 }
+
+// stateRegistering is the State of a record written before a subtree
+// group's cgroup is created: a restarted agent completes the registration
+// if the cgroup exists, and forgets it otherwise. No group in the registry
+// is ever in this state.
+const stateRegistering = "registering"
 
 // group is a Record plus the live handles the agent holds for it. Unless
 // noted, fields are guarded by Agent.mu.
@@ -53,6 +65,7 @@ type group struct {
 	trigger    time.Time
 	killDone   chan struct{}
 	killErr    error
+	killAfter  *pendingWrite // the kill starts once this write is done (kill requests)
 
 	handlesClosed bool // spawner and targets closed (the group ended)
 }

@@ -57,6 +57,9 @@ func (a *Agent) startKillLocked(g *group, reason string, opts cgroup.KillOptions
 		}
 		starts[i] = a.prepareKillLocked(x, why, o)
 	}
+	if reason == reasonRequest {
+		a.persistBeforeKillLocked(set...)
+	}
 	for _, start := range starts {
 		start()
 	}
@@ -65,14 +68,38 @@ func (a *Agent) startKillLocked(g *group, reason string, opts cgroup.KillOptions
 // beginKillLocked starts the kill of one group: an active one, or one whose
 // last kill failed.
 func (a *Agent) beginKillLocked(g *group, reason string, opts cgroup.KillOptions) {
-	a.prepareKillLocked(g, reason, opts)()
+	start := a.prepareKillLocked(g, reason, opts)
+	if reason == reasonRequest {
+		a.persistBeforeKillLocked(g)
+	}
+	start()
+}
+
+// persistBeforeKillLocked makes the kills of set wait until their killing
+// records are on disk (one write holds them all). A kill request, unlike a
+// trigger, cannot be derived again after a restart: the records must say
+// killing before anything is signalled, so that a restarted agent finishes
+// the kill. A trigger's kill starts at once (a restarted agent sees the
+// spawner dead, or the connection gone, and kills anyway).
+func (a *Agent) persistBeforeKillLocked(set ...*group) {
+	if w := a.pendingLocked(set[0].ID); w != nil {
+		for _, x := range set {
+			x.killAfter = w
+		}
+	}
 }
 
 // prepareKillLocked moves g to killing and returns the function that starts
 // its kill goroutine (to be called with a.mu still held).
 func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptions) (start func()) {
+	g.KillReason, g.KillBy = reason, time.Time{}
+	if opts.Grace > 0 {
+		g.KillBy = time.Now().Add(opts.Grace) // a restarted agent waits out the rest
+	}
 	if g.State == ipc.StateActive {
 		a.transitionLocked(g, ipc.StateKilling, ipc.Event{Event: ipc.EventKilling, Reason: reason})
+	} else {
+		a.recordLocked(g) // a retried or resumed kill: same state, new deadline
 	}
 	g.killReason, g.trigger, g.killErr = reason, time.Now(), nil
 	g.killDone = make(chan struct{})
@@ -89,7 +116,19 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 				nested = append(nested, n.killDone)
 			}
 		}
-		a.queueKill(g, opts, cancel, nested)
+		after := g.killAfter
+		g.killAfter = nil
+		if after == nil {
+			a.queueKill(g, opts, cancel, nested)
+			return
+		}
+		a.work.async(func() {
+			if err := after.wait(a.killCtx); err != nil {
+				a.log.Warn("killing a group whose killing state may not be on disk", "group", g.ID, "err", err)
+			}
+			crashPoint("kill.persisted")
+			a.queueKill(g, opts, cancel, nested)
+		})
 	}
 }
 
@@ -104,6 +143,9 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 	}
 	res, err := a.empty(a.killCtx, g, opts)
 	res = mergeKill(polite, res)
+	if err == nil {
+		crashPoint("kill.emptied")
+	}
 	if err != nil || g.cg == nil {
 		a.finishKill(g, res, err)
 		return
@@ -177,6 +219,7 @@ func (a *Agent) finishKill(g *group, res cgroup.KillResult, err error) {
 	a.mu.Unlock()
 	a.log.Info("group killed", "group", g.ID, "reason", g.killReason, "killed", res.Killed,
 		"method", res.Method, "ms", ms)
+	a.unstoreGroupFDs(g)
 	a.closeHandles(g)
 }
 

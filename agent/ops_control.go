@@ -58,7 +58,7 @@ func (a *Agent) opKill(ctx context.Context, c *conn, req ipc.Request, resp *ipc.
 // cgroup (cgroupfs) stays until it is empty and is then removed by the
 // agent; a systemd scope is left to systemd, which collects it when empty.
 // Groups nested in it stay active. Releasing a released group is a no-op.
-func (a *Agent) opRelease(_ context.Context, c *conn, req ipc.Request, _ *ipc.Response) error {
+func (a *Agent) opRelease(ctx context.Context, c *conn, req ipc.Request, _ *ipc.Response) error {
 	a.mu.Lock()
 	g, err := a.lookupLocked(c.peer.caller, "release", req.Group)
 	if err != nil {
@@ -79,8 +79,14 @@ func (a *Agent) opRelease(_ context.Context, c *conn, req ipc.Request, _ *ipc.Re
 	}
 	a.transitionLocked(g, ipc.StateReleased, ipc.Event{Event: ipc.EventReleased})
 	a.lingerLocked(g)
+	w := a.pendingLocked(g.ID)
 	a.mu.Unlock()
+	a.unstoreGroupFDs(g)
 	a.closeHandles(g) // also cancels the spawner watch
+	// Answered once on disk: a restarted agent must not watch it again.
+	if err := w.wait(ctx); err != nil {
+		return notDurable(g.ID, "released", err)
+	}
 	return nil
 }
 

@@ -180,11 +180,21 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	}
 	id := newGroupID()
 	spec := cgroup.Spec{ID: id, Pids: pids, Description: describe(id, s.name, spawner.Pid(), caller.UID), Stop: s.stop()}
-	if parent != nil {
-		spec.Parent = parent.cg
+	rec := Record{
+		ID: id, Name: s.name, Kind: ipc.KindSubtree, On: s.on, OwnerUID: caller.UID,
+		Spawner: spawner.Identity(), Signal: s.signal, GraceMS: s.graceMS,
+		Backend: a.backend.Name(), Ref: cgroup.Ref{ID: id}, Created: time.Now(), State: stateRegistering,
 	}
+	if parent != nil {
+		spec.Parent, rec.Parent = parent.cg, parent.ID
+	}
+	if err := a.persistIntent(ctx, rec); err != nil {
+		return nil, 0, err
+	}
+	crashPoint("register.intent")
 	cg, err := a.backend.Create(ctx, spec)
 	if err != nil {
+		a.dropIntent(id)
 		if spawner.Exited() || spawner.Signal(0) != nil {
 			return nil, 0, reqErr(ipc.CodeNoSuchProcess, "pid %d exited while its group was being created", spawner.Pid())
 		}
@@ -194,17 +204,16 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err != nil {
 		a.log.Warn("re-checking a new group for children forked during registration failed", "group", id, "err", err)
 	}
-	g := &group{
-		Record: Record{
-			ID: id, Name: s.name, Kind: ipc.KindSubtree, On: s.on, OwnerUID: caller.UID,
-			Spawner: spawner.Identity(), Signal: s.signal, GraceMS: s.graceMS,
-			Backend: a.backend.Name(), Ref: cg.Ref(), Created: time.Now(),
-		},
-		cg:       cg,
-		spawner:  spawner,
-		children: map[string]*group{},
+	crashPoint("register.created")
+	rec.Ref, rec.State = cg.Ref(), ""
+	g := &group{Record: rec, cg: cg, spawner: spawner, children: map[string]*group{}}
+	if g.On == ipc.OnExit {
+		a.storeFDs(spawnerFDName(id), spawner) // before the group can end (and unstore it)
 	}
-	a.insert(c, g, parent, adopt)
+	if err := a.insert(c, g, parent, adopt).wait(ctx); err != nil {
+		return nil, 0, a.undoRegistration(g, err)
+	}
+	crashPoint("register.persisted")
 	return g, len(members), nil
 }
 
@@ -309,8 +318,9 @@ func (a *Agent) catchEscapees(ctx context.Context, cg cgroup.Group, origin strin
 }
 
 // insert makes g known: registered, nested, linked to its connection for
-// on=disconnect, and watched for on=exit.
-func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) {
+// on=disconnect, and watched for on=exit. It returns the write of g's
+// record, to wait for before answering.
+func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) *pendingWrite {
 	a.mu.Lock()
 	if parent != nil {
 		g.parent, g.Parent = parent, parent.ID
@@ -321,6 +331,7 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) {
 		if og.parent == nil && og.State == ipc.StateActive {
 			og.parent, og.Parent = g, g.ID
 			g.children[og.ID] = og
+			a.recordLocked(og)
 		}
 	}
 	if g.On == ipc.OnDisconnect {
@@ -335,6 +346,7 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) {
 	if g.On != ipc.OnExit && !g.handlesClosed {
 		unwatched, g.spawner = g.spawner, nil // only its identity is needed
 	}
+	written := a.pendingLocked(g.ID) // queued with the adopted groups' records: one write
 	a.mu.Unlock()
 	if unwatched != nil {
 		unwatched.Close()
@@ -342,6 +354,7 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) {
 	if g.On == ipc.OnExit {
 		a.watchSpawner(g)
 	}
+	return written
 }
 
 // watchSpawner asks the watcher to report g's spawner's exit, then closes

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -68,7 +69,14 @@ func (a *Agent) opWatch(ctx context.Context, c *conn, req ipc.Request, resp *ipc
 	for _, t := range targets {
 		g.Targets = append(g.Targets, t.Identity())
 	}
-	a.insert(c, g, nil, nil)
+	if g.On == ipc.OnExit {
+		a.storeFDs(spawnerFDName(g.ID), watched)
+	}
+	a.storeFDs(targetsFDName(g.ID), targets...)
+	if err := a.insert(c, g, nil, nil).wait(ctx); err != nil {
+		return a.undoRegistration(g, err)
+	}
+	crashPoint("watch.persisted")
 	a.mu.Lock()
 	w := g.wireLocked(len(targets))
 	a.mu.Unlock()
@@ -99,27 +107,36 @@ func (a *Agent) opAttach(ctx context.Context, c *conn, req ipc.Request, resp *ip
 		return err
 	}
 	if g.Kind == ipc.KindWatch {
-		return a.attachTarget(caller, g, p)
+		a.storeFDs(targetsFDName(g.ID), p)
+		w, err := a.attachTarget(caller, g, p)
+		if err != nil {
+			return err
+		}
+		if err := w.wait(ctx); err != nil {
+			return notDurable(g.ID, fmt.Sprintf("watching pid %d too", p.Pid()), err)
+		}
+		return nil
 	}
 	defer p.Close()
 	return a.attachSubtree(ctx, caller, host, g, p)
 }
 
-func (a *Agent) attachTarget(caller policy.Caller, g *group, p *proctree.Process) error {
+// attachTarget adds p to watch group g and returns the write of g's record.
+func (a *Agent) attachTarget(caller policy.Caller, g *group, p *proctree.Process) (*pendingWrite, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if g.State != ipc.StateActive {
 		p.Close()
-		return reqErr(ipc.CodeBadRequest, "group %s is %s; only active groups take new processes", g.ID, g.State)
+		return nil, reqErr(ipc.CodeBadRequest, "group %s is %s; only active groups take new processes", g.ID, g.State)
 	}
 	if err := a.cfg.Limits.AllowTargets(caller, len(g.targets), 1, a.live.targetUsageLocked(g.OwnerUID)); err != nil {
 		p.Close()
-		return err
+		return nil, err
 	}
 	g.targets = append(g.targets, p)
 	g.Targets = append(g.Targets, p.Identity())
 	a.live.targetsByUID[g.OwnerUID]++
-	return nil
+	return a.recordLocked(g), nil
 }
 
 func (a *Agent) attachSubtree(ctx context.Context, caller policy.Caller, host policy.Host, g *group, p *proctree.Process) error {

@@ -10,8 +10,9 @@ import (
 )
 
 // transitionLocked is the one place a group changes state: the registry's
-// counters, the retention list and the event stream follow from here, and
-// so will the persistence of records (issue 5).
+// counters, the retention list, the event stream and the group's record on
+// disk (queued here, written by persistLoop) follow from here. restore
+// rebuilds the registry's part for groups taken over after a restart.
 //
 // Allowed: "" → active (registered), active → killing, killing → dead,
 // active → released.
@@ -37,6 +38,7 @@ func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
 		a.ended = append(a.ended, g)
 		a.kickSweeper()
 	}
+	a.recordLocked(g)
 	ev.Time = now
 	a.publishLocked(g, ev)
 	a.log.Debug("group state", "group", g.ID, "from", from, "to", to, "event", ev.Event)
@@ -211,6 +213,12 @@ func (a *Agent) sweep(ctx context.Context) time.Time {
 		if a.tryRemove(ctx, g) {
 			a.mu.Lock()
 			delete(a.lingering, g)
+			switch {
+			case a.unrecorded[g.ID] == g:
+				delete(a.unrecorded, g.ID)
+			case a.groups[g.ID] != g:
+				a.queueLocked(g.ID, nil) // forgotten meanwhile: its record can go now
+			}
 			a.mu.Unlock()
 			continue
 		}
@@ -263,10 +271,14 @@ func (a *Agent) tryRemove(ctx context.Context, g *group) bool {
 }
 
 // forgetLocked drops an ended group from the registry (list and show no
-// longer see it).
+// longer see it), and its record, unless its cgroup is still to be removed:
+// a restarted agent must know that cgroup is not an unrecorded one.
 func (a *Agent) forgetLocked(g *group) {
 	if a.groups[g.ID] == g {
 		delete(a.groups, g.ID)
+	}
+	if _, lingers := a.lingering[g]; !lingers {
+		a.queueLocked(g.ID, nil)
 	}
 	if g.parent != nil {
 		delete(g.parent.children, g.ID)

@@ -25,8 +25,11 @@ activation) or else listens on --socket itself (mode 0666: callers are
 authorised by their peer credentials, not by file permissions).
 
 On SIGTERM or SIGINT it stops accepting, lets requests in flight finish,
-and exits WITHOUT killing registered groups: their spawners are alive and
-a restarted agent does not yet take them over (restart safety is planned).
+and exits WITHOUT killing registered groups: their spawners are alive, and
+their records stay in --state-dir. The next start takes them over before it
+serves: it watches live spawners again and kills, at once, the groups whose
+spawner died while it was down (under systemd, with FileDescriptorStoreMax=,
+the spawners' pidfds are also kept in systemd's fd store).
 
 Flags (they override the configuration file):
 `
@@ -172,7 +175,13 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	f := opts.file
 	log.Info("orphand starting", "version", version.String(), "pid", os.Getpid())
-	prepareStateDir(f.StateDir, log)
+	// First: the pidfds systemd kept are taken out of the passed
+	// descriptors before socket activation reads them.
+	durable, err := agent.OpenDurable(ctx, f.StateDir, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = durable.Close() }()
 
 	backend, err := auto.Open(ctx, auto.Config{Backend: f.Backend, CgroupRoot: f.CgroupRoot, Logger: log})
 	if err != nil {
@@ -195,7 +204,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	cfg.OnReady = func() {
 		n.notify("READY=1\nSTATUS=serving on " + ln.Addr().String() + " with the " + backend.Name() + " backend")
 	}
-	a, err := agent.New(cfg, backend, log)
+	a, err := agent.New(cfg, backend, log, agent.WithDurable(durable))
 	if err != nil {
 		return err
 	}
@@ -204,14 +213,6 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	stopping := context.AfterFunc(ctx, func() { n.notify("STOPPING=1\nSTATUS=stopping") })
 	defer stopping()
 	return a.Run(ctx, ln)
-}
-
-// prepareStateDir creates the state directory. Nothing is stored there yet
-// (restart safety will), so failing to create it is only worth a warning.
-func prepareStateDir(dir string, log *slog.Logger) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		log.Warn("cannot create the state directory (not needed yet)", "dir", dir, "err", err)
-	}
 }
 
 // printFlags lists the flags the way users type them (--name).

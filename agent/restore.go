@@ -1,0 +1,293 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/proctree"
+)
+
+// restore takes over the groups of the agent before this one, from the
+// records in the state directory and the pidfds systemd kept, before Run
+// serves anyone (docs/restart.md has the rules and why):
+//
+//   - an active group whose spawner is alive is watched again; one whose
+//     spawner exited while the agent was down — or whose pid now names
+//     another process — is killed at once (its cgroup still holds what the
+//     spawner left behind);
+//   - an on=disconnect group is killed: its connection ended with the agent;
+//   - a group that was being killed is killed again, for what is left of
+//     its grace;
+//   - a registration cut short is completed if its cgroup exists (the
+//     processes were moved into it), and forgotten otherwise;
+//   - watch targets are found again the same way; one whose pid was reused
+//     is dropped, never signalled;
+//   - dead and released groups stay visible for the rest of their retention;
+//   - groups under the backend's root that no record names are reported
+//     (status) and handled by restoreUnrecorded.
+func (a *Agent) restore(ctx context.Context) {
+	d := a.durable
+	if d == nil {
+		return
+	}
+	start := time.Now()
+	r := &restoring{a: a, handed: a.openHanded(d.takeHanded()), fromStore: map[*proctree.Process]bool{}}
+	recs := r.decode(d.store.Records())
+	listed, err := a.backend.Groups(ctx)
+	if err != nil {
+		a.log.Warn("cannot list the backend's groups: interrupted registrations are taken as not done, and unrecorded groups go unreported", "err", err)
+	}
+	r.refs = map[string]cgroup.Ref{}
+	for _, ref := range listed {
+		r.refs[ref.ID] = ref
+	}
+	groups := map[string]*group{}
+	for _, rec := range recs {
+		if g := r.group(ctx, rec); g != nil {
+			groups[g.ID] = g
+		}
+	}
+	order := linkParentsFirst(groups)
+
+	a.mu.Lock()
+	for _, g := range order {
+		a.enterLocked(g, r.rewrite[g])
+	}
+	watch := r.startLocked(order)
+	a.mu.Unlock()
+
+	r.syncFDStore(order)
+	for _, g := range watch {
+		a.watchSpawner(g)
+	}
+	r.handed.closeUnclaimed()
+	r.st.unrecorded = a.restoreUnrecorded(ctx, listed, r.recIDs, groups)
+	if len(recs) > 0 || r.st.unrecorded > 0 || len(r.handed.names) > 0 {
+		a.log.Info("took over the groups of the previous agent", append(r.st.attrs(), "took", time.Since(start))...)
+	}
+}
+
+// restoring is one restore's working state.
+type restoring struct {
+	a         *Agent
+	handed    *handedFDs
+	refs      map[string]cgroup.Ref // the backend's groups, by id
+	recIDs    map[string]bool       // every id with a record, usable or not
+	rewrite   map[*group]bool       // groups whose record changes
+	fromStore map[*proctree.Process]bool
+	st        restoreStats
+}
+
+// killPlan is why and how a restored group is killed.
+type killPlan struct {
+	reason string
+	opts   cgroup.KillOptions
+}
+
+// decode reads the records, in creation order. A record that does not
+// decode is left on disk (a later version may read it) and reported.
+func (r *restoring) decode(raw map[string][]byte) []Record {
+	r.recIDs = map[string]bool{}
+	var recs []Record
+	for id, b := range raw {
+		r.recIDs[id] = true
+		var rec Record
+		err := json.Unmarshal(b, &rec)
+		if err == nil {
+			err = checkRecord(id, rec)
+		}
+		if err != nil {
+			r.a.log.Error("ignoring a group record that cannot be read", "group", id, "err", err)
+			r.st.unreadable++
+			continue
+		}
+		recs = append(recs, rec)
+	}
+	slices.SortFunc(recs, func(x, y Record) int { return x.Created.Compare(y.Created) })
+	return recs
+}
+
+// checkRecord refuses a record whose fields could not have been written.
+func checkRecord(id string, rec Record) error {
+	switch {
+	case rec.ID != id:
+		return fmt.Errorf("record of %q stored as %q", rec.ID, id)
+	case cgroup.ValidateID(rec.ID) != nil:
+		return fmt.Errorf("invalid group id %q", rec.ID)
+	case rec.Kind != ipc.KindSubtree && rec.Kind != ipc.KindWatch:
+		return fmt.Errorf("unknown kind %q", rec.Kind)
+	case rec.On != ipc.OnExit && rec.On != ipc.OnDisconnect:
+		return fmt.Errorf("unknown trigger %q", rec.On)
+	}
+	switch rec.State {
+	case stateRegistering, ipc.StateActive, ipc.StateKilling, ipc.StateDead, ipc.StateReleased:
+		return nil
+	}
+	return fmt.Errorf("unknown state %q", rec.State)
+}
+
+// group rebuilds one group from its record, or returns nil when there is
+// nothing to take over.
+func (r *restoring) group(ctx context.Context, rec Record) *group {
+	a := r.a
+	g := &group{Record: rec, children: map[string]*group{}}
+	if g.State == stateRegistering {
+		ref, ok := r.refs[g.ID]
+		if !ok || g.Kind != ipc.KindSubtree {
+			// Cut short before its cgroup existed: nothing was moved.
+			a.mu.Lock()
+			a.queueLocked(g.ID, nil)
+			a.mu.Unlock()
+			r.st.abandoned++
+			return nil
+		}
+		g.Ref, g.State = ref, ipc.StateActive
+		r.markRewrite(g)
+		r.st.completed++
+	}
+	if g.ended() {
+		g.handlesClosed = true
+		if g.Kind == ipc.KindSubtree {
+			if cg, err := a.backend.Load(ctx, g.Ref); err == nil {
+				g.cg = cg // still to be removed once empty
+			}
+		}
+		r.st.ended++
+		return g
+	}
+	if g.Kind == ipc.KindSubtree {
+		cg, err := a.loadGroup(ctx, g.Ref)
+		switch {
+		case isGone(err):
+			// Everything in it exited, and the cgroup went, while the
+			// agent was down: there is nothing left to kill.
+			g.State, g.Ended, g.handlesClosed = ipc.StateDead, time.Now(), true
+			r.markRewrite(g)
+			r.st.gone++
+			return g
+		case err != nil:
+			a.log.Error("cannot load a recorded group's cgroup; the group is left for the next start (its record is kept)",
+				"group", g.ID, "ref", g.Ref, "err", err)
+			r.st.failed++
+			return nil
+		}
+		g.cg = cg
+	}
+	if g.State == ipc.StateActive && g.On == ipc.OnExit {
+		p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
+		r.st.spawner(how)
+		g.spawner = p
+		if p != nil {
+			r.fromStore[p] = how == foundFDStore
+		}
+	}
+	if g.Kind == ipc.KindWatch {
+		r.targets(g)
+	}
+	return g
+}
+
+// targets finds a watch group's targets again; gone ones are dropped.
+func (r *restoring) targets(g *group) {
+	var ps []*proctree.Process
+	var ids []proctree.Identity
+	for _, id := range g.Targets {
+		p, how := r.a.reacquire(r.handed, targetsFDName(g.ID), id)
+		r.st.target(how)
+		if p == nil {
+			continue
+		}
+		r.fromStore[p] = how == foundFDStore
+		ps, ids = append(ps, p), append(ids, id)
+	}
+	if len(ids) != len(g.Targets) {
+		r.markRewrite(g)
+	}
+	g.targets, g.Targets = ps, ids
+}
+
+func (r *restoring) markRewrite(g *group) {
+	if r.rewrite == nil {
+		r.rewrite = map[*group]bool{}
+	}
+	r.rewrite[g] = true
+}
+
+// loadGroup loads a group's cgroup, retrying briefly what may be a hiccup
+// (a busy D-Bus); a cgroup that does not exist is not retried.
+func (a *Agent) loadGroup(ctx context.Context, ref cgroup.Ref) (cgroup.Group, error) {
+	var err error
+	for try, wait := 0, 100*time.Millisecond; try < 4; try, wait = try+1, 3*wait {
+		var cg cgroup.Group
+		if cg, err = a.backend.Load(ctx, ref); err == nil || isGone(err) {
+			return cg, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil, err
+}
+
+// linkParentsFirst links restored groups to their parents (by record) and
+// returns them with every parent before its children. A link that would
+// close a cycle (only damaged records could hold one) is not made.
+func linkParentsFirst(groups map[string]*group) []*group {
+	order := make([]*group, 0, len(groups))
+	for _, g := range groups {
+		order = append(order, g)
+	}
+	slices.SortFunc(order, func(x, y *group) int { return x.Created.Compare(y.Created) })
+	for _, g := range order {
+		p := groups[g.Parent]
+		if p == nil {
+			continue
+		}
+		cycle := false
+		for x := p; x != nil; x = x.parent {
+			cycle = cycle || x == g
+		}
+		if !cycle {
+			g.parent = p
+			p.children[g.ID] = g
+		}
+	}
+	depth := func(g *group) int {
+		d := 0
+		for x := g.parent; x != nil; x = x.parent {
+			d++
+		}
+		return d
+	}
+	slices.SortStableFunc(order, func(x, y *group) int { return depth(x) - depth(y) })
+	return order
+}
+
+// enterLocked puts a restored group in the registry, as transitionLocked
+// would have when it reached its state.
+func (a *Agent) enterLocked(g *group, rewrite bool) {
+	a.groups[g.ID] = g
+	if g.ended() {
+		a.ended = append(a.ended, g)
+		slices.SortStableFunc(a.ended, func(x, y *group) int { return x.Ended.Compare(y.Ended) })
+		if g.cg != nil {
+			a.lingerLocked(g)
+		}
+		a.kickSweeper()
+	} else {
+		if g.cg != nil {
+			a.byPath[g.Ref.Path] = g
+		}
+		a.live.add(g, 1)
+	}
+	if rewrite {
+		a.recordLocked(g)
+	}
+}

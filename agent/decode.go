@@ -40,7 +40,26 @@ func decodeRequest(line []byte) (ipc.Request, *ipc.Error) {
 	if req.Op == "" {
 		return req, &ipc.Error{Code: ipc.CodeBadRequest, Message: `request has no "op"; send one JSON object per line, such as {"op":"hello","id":1}`}
 	}
-	return req, nil
+	return req, checkPids(req)
+}
+
+// pidMax is the kernel's PID_MAX_LIMIT on 64-bit: no pid is larger.
+const pidMax = 1 << 22
+
+// checkPids refuses pid numbers no process can have. The kernel reads a
+// pid as a 32-bit int, so a larger number would alias a small one (2^32+1
+// is pid 1 to pidfd_open): such numbers never reach a system call.
+func checkPids(req ipc.Request) *ipc.Error {
+	bad := func(pid int) bool { return pid < 0 || pid > pidMax }
+	if bad(req.Pid) {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("pid %d is not a process id (0 < pid <= %d)", req.Pid, pidMax)}
+	}
+	for _, pid := range req.Kill {
+		if bad(pid) {
+			return &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf(`"kill" lists %d, which is not a process id (0 < pid <= %d)`, pid, pidMax)}
+		}
+	}
+	return nil
 }
 
 // jsonProblem phrases a decoding error without echoing hostile input at

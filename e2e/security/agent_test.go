@@ -58,13 +58,13 @@ func (l *logBuffer) String() string {
 // its own and config (TOML) until the test ends; the cleanup stops it with
 // SIGTERM and fails the test if it did not stop cleanly, left a cgroup, or
 // logged a panic or a data race.
-func startAgent(t *testing.T, config string) *agent {
+func startAgent(t testing.TB, config string) *agent {
 	t.Helper()
 	return startBinary(t, config, binaries(t).orphand)
 }
 
 // startBinary is startAgent with the orphand binary named.
-func startBinary(t *testing.T, config, orphand string) *agent {
+func startBinary(t testing.TB, config, orphand string) *agent {
 	t.Helper()
 	testutil.RequireRoot(t)
 	m, err := cgroup.Discover()
@@ -136,7 +136,7 @@ func readyNotice(c *net.UnixConn) error {
 	}
 }
 
-func (a *agent) stop(t *testing.T, cmd *exec.Cmd, exited chan error) {
+func (a *agent) stop(t testing.TB, cmd *exec.Cmd, exited chan error) {
 	t.Helper()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	var err error
@@ -185,7 +185,7 @@ func removeCgroupTree(dir string) {
 }
 
 // status asks root's view of the agent's health.
-func (a *agent) status(t *testing.T) *ipc.Status {
+func (a *agent) status(t testing.TB) *ipc.Status {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
@@ -210,7 +210,7 @@ type usage struct {
 
 func (u usage) String() string { return fmt.Sprintf("%d fds, RSS %d KiB", u.fds, u.rssKiB) }
 
-func (a *agent) usage(t *testing.T) usage {
+func (a *agent) usage(t testing.TB) usage {
 	t.Helper()
 	fds, err := os.ReadDir("/proc/" + strconv.Itoa(a.pid) + "/fd")
 	if err != nil {
@@ -230,7 +230,7 @@ func (a *agent) usage(t *testing.T) usage {
 }
 
 // decode reads one JSON response line.
-func decode(t *testing.T, line []byte) ipc.Response {
+func decode(t testing.TB, line []byte) ipc.Response {
 	t.Helper()
 	var r ipc.Response
 	if err := json.Unmarshal(line, &r); err != nil {
@@ -246,7 +246,7 @@ func newDeadline() deadline { return deadline{time.Now().Add(waitLong)} }
 
 // check fails the test once the deadline has passed, and else pauses a
 // little before the next poll.
-func (d deadline) check(t *testing.T, what string) {
+func (d deadline) check(t testing.TB, what string) {
 	t.Helper()
 	if time.Now().After(d.end) {
 		t.Fatalf("waited %v for %s", waitLong, what)

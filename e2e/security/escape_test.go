@@ -1,12 +1,16 @@
 package security
 
 import (
+	"bufio"
+	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orphand/orphand/ipc"
 )
@@ -78,6 +82,49 @@ func testCgroupEscape(t *testing.T, a *agent, keep func(...*proc)) {
 	}
 	u.ok(ipc.Request{Op: ipc.OpKill, Group: made[0]}) // and everything nested in it
 	p.waitExit(t, "its groups were killed")
+	testMemberStaysIn(t, a, u)
+}
+
+// testMemberStaysIn: a member of the attacker's group cannot move itself
+// out of the agent's cgroup tree, to the top or to a cgroup of its own.
+func testMemberStaysIn(t *testing.T, a *agent, u *user) {
+	in, out := pipe(t), pipe(t)
+	script := `read x; for d in "$@"; do if echo $$ > "$d/cgroup.procs"; then echo "moved to $d"; fi; done; echo done; read x`
+	cmd := exec.Command("sh", "-c", script, "sh", a.mount, filepath.Join(a.mount, a.root))
+	cmd.Dir, cmd.SysProcAttr = "/", credential(attacker)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = in.r, out.w, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	in.r.Close()
+	out.w.Close()
+	g := u.ok(ipc.Request{Op: ipc.OpRegister, Pid: cmd.Process.Pid}).Group
+	if _, err := in.w.Write([]byte("go\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = out.r.SetReadDeadline(time.Now().Add(waitLong))
+	said, _ := bufio.NewReader(out.r).ReadString('\n')
+	if said != "done\n" {
+		t.Errorf("a member of a group as uid %d: %q", attacker, said)
+	}
+	if cg := cgroupOf(t, cmd.Process.Pid); cg != g.Cgroup {
+		t.Errorf("the member is in %s, not in its group's cgroup %s", cg, g.Cgroup)
+	}
+	u.ok(ipc.Request{Op: ipc.OpKill, Group: g.ID})
+}
+
+// pipeEnds is an os.Pipe.
+type pipeEnds struct{ r, w *os.File }
+
+func pipe(t *testing.T) pipeEnds {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(); w.Close() })
+	return pipeEnds{r, w}
 }
 
 func lastOf(s []string) string {

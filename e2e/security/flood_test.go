@@ -69,7 +69,7 @@ func (f *flooder) release() {
 }
 
 // cycles has uid connect and disconnect n times (see the helper's cycles).
-func (a *agent) cycles(t *testing.T, uid, n int) int {
+func (a *agent) cycles(t testing.TB, uid, n int) int {
 	t.Helper()
 	cmd := exec.Command(a.bins.helper)
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeCycles, socketEnv+"="+a.socket, countEnv+"="+strconv.Itoa(n))

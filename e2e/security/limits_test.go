@@ -147,7 +147,7 @@ const rssSlackKiB = 8 << 10
 
 // settled waits until the agent holds no client connection and its
 // descriptor count is wantFDs (any, if negative), and returns its usage.
-func (a *agent) settled(t *testing.T, wantFDs int) usage {
+func (a *agent) settled(t testing.TB, wantFDs int) usage {
 	t.Helper()
 	deadline := newDeadline()
 	for {

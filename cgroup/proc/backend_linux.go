@@ -1,0 +1,282 @@
+package proc
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/proctree"
+)
+
+// Backend is the proc backend. It is safe for concurrent use.
+//
+// Lock order: b.mu, then the Watcher's and the connector's own locks
+// (taken inside their methods). b.exitMu is never held with b.mu.
+type Backend struct {
+	cfg      Config
+	log      *slog.Logger
+	features cgroup.Features
+	tracking string
+	self     int // the agent's pid: never tracked
+
+	watcher *proctree.Watcher // exits of killed members; in the fallback, of every member
+	conn    *connector        // nil in the fallback
+	stop    context.CancelFunc
+	wg      sync.WaitGroup // the connector reader or the rescan loop
+	kick    chan struct{}  // wakes the rescan loop (buffered, 1)
+
+	exitMu sync.Mutex
+	exited []*member // fallback: members whose exit the watcher reported
+
+	mu     sync.Mutex // guards the fields below and every Group's and member's mutable fields
+	groups map[string]*Group
+	index  map[int]*member // pid → the tracked process (or ghost) holding it
+	closed bool
+	stats  Stats
+}
+
+// Stats counts what the backend did, for tests and the agent's status.
+type Stats struct {
+	Adopted   uint64 `json:"adopted"`   // processes that became members
+	Walks     uint64 `json:"walks"`     // walks of /proc (rescans)
+	Overflows uint64 `json:"overflows"` // times the kernel dropped proc connector events
+}
+
+var _ cgroup.Backend = (*Backend)(nil)
+
+// Open checks that pidfds work, probes the proc connector (unless
+// cfg.NoConnector), logs which way forks will be seen, and starts the one
+// goroutine that follows them. Close stops it.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RescanInterval <= 0 {
+		cfg.RescanInterval = DefaultRescanInterval
+	}
+	if cfg.ReceiveBuffer <= 0 {
+		cfg.ReceiveBuffer = DefaultReceiveBuffer
+	}
+	self, err := proctree.Open(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("%w: proc: pidfd_open does not work here (Linux 5.3 or later is needed): %w", cgroup.ErrUnavailable, err)
+	}
+	self.Close()
+	w, err := proctree.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("%w: proc: %w", cgroup.ErrUnavailable, err)
+	}
+	// The cgroup2 mount is not used; it is reported so that status shows
+	// why a cgroup backend was not chosen.
+	m, _ := cgroup.Discover()
+	b := &Backend{
+		cfg:      cfg,
+		log:      log,
+		features: cgroup.Features{Backend: Name, Mount: m.Path, Layout: m.Layout},
+		self:     os.Getpid(),
+		watcher:  w,
+		kick:     make(chan struct{}, 1),
+		groups:   map[string]*Group{},
+		index:    map[int]*member{},
+	}
+	var why error
+	if cfg.NoConnector {
+		why = errors.New("disabled by configuration")
+	} else {
+		b.conn, why = openConnector(ctx, cfg.ReceiveBuffer, log)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	b.stop = stop
+	if b.conn != nil {
+		b.tracking = TrackConnector
+		b.wg.Go(func() { b.conn.run(b.handleEvent, b.overflowed) })
+		log.Info("proc backend: forks are followed with the proc connector", "receive_buffer", cfg.ReceiveBuffer)
+	} else {
+		b.tracking = TrackRescan
+		b.wg.Go(func() { b.rescanLoop(runCtx) })
+		log.Warn("proc backend: proc connector unavailable; forks are found by walking /proc on exits and periodically, and a quick double fork can escape",
+			"reason", why, "interval", cfg.RescanInterval)
+	}
+	return b, nil
+}
+
+// Name returns "proc".
+func (b *Backend) Name() string { return Name }
+
+// Features reports the probe: no cgroup is created, killed or frozen.
+func (b *Backend) Features() cgroup.Features { return b.features }
+
+// Tracking reports how forks are seen: TrackConnector or TrackRescan.
+func (b *Backend) Tracking() string { return b.tracking }
+
+// Limitations says in plain words what this backend cannot promise.
+func (b *Backend) Limitations() []string { return Limitations(b.tracking) }
+
+// Stats returns counters of what the backend did.
+func (b *Backend) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+// Create makes a group and tracks spec.Pids and their descendants in it.
+// A pid already tracked in another group moves to the new one (its
+// tracked descendants stay where they are, as with cgroups). spec.Parent
+// must be a group of this backend; spec.Stop and spec.Description are not
+// used (nothing kills a proc group but the agent).
+func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, error) {
+	if err := cgroup.ValidateID(spec.ID); err != nil {
+		return nil, err
+	}
+	var parent *Group
+	if spec.Parent != nil {
+		p, ok := spec.Parent.(*Group)
+		if !ok || p.b != b {
+			return nil, fmt.Errorf("proc: create %s: the parent group %s belongs to another backend", spec.ID, spec.Parent.ID())
+		}
+		parent = p
+	}
+	procs := make([]*proctree.Process, 0, len(spec.Pids))
+	closeAll := func() {
+		for _, p := range procs {
+			p.Close()
+		}
+	}
+	for _, pid := range spec.Pids {
+		p, err := b.openTarget(pid)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("proc: create %s: %w", spec.ID, err)
+		}
+		procs = append(procs, p)
+	}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		err := errBackendClosed
+		b.mu.Unlock()
+		closeAll()
+		return nil, err
+	case parent != nil && parent.removed:
+		b.mu.Unlock()
+		closeAll()
+		return nil, fmt.Errorf("proc: create %s: parent group %s: %w", spec.ID, parent.id, cgroup.ErrNotFound)
+	case b.groups[spec.ID] != nil:
+		b.mu.Unlock()
+		closeAll()
+		return nil, fmt.Errorf("proc: create %s: %w", spec.ID, os.ErrExist)
+	}
+	g := &Group{b: b, id: spec.ID, parent: parent, children: map[*Group]struct{}{}, members: map[*member]struct{}{}}
+	b.groups[g.id] = g
+	if parent != nil {
+		parent.children[g] = struct{}{}
+	}
+	for _, p := range procs {
+		b.attachLocked(g, p)
+	}
+	b.mu.Unlock()
+	b.settle(spec.Pids)
+	b.wake()
+	return g, nil
+}
+
+// Load returns the group ref names if this backend instance still tracks
+// it. Nothing of a proc group is kept in the kernel: after an agent restart
+// Load fails with an error wrapping cgroup.ErrNotFound, and the agent
+// re-creates the group from its records (see the package doc).
+func (b *Backend) Load(_ context.Context, ref cgroup.Ref) (cgroup.Group, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g := b.groups[ref.ID]
+	if g == nil || ref.Path != "" || ref.Unit != "" {
+		return nil, fmt.Errorf("proc: load %q: %w (proc groups do not outlive the agent)", ref.ID, cgroup.ErrNotFound)
+	}
+	return g, nil
+}
+
+// Groups lists the groups this backend instance tracks, parents before the
+// groups nested in them. After a restart it is empty.
+func (b *Backend) Groups(context.Context) ([]cgroup.Ref, error) {
+	b.mu.Lock()
+	gs := make([]*Group, 0, len(b.groups))
+	for _, g := range b.groups {
+		gs = append(gs, g)
+	}
+	b.mu.Unlock()
+	slices.SortFunc(gs, func(x, y *Group) int {
+		return cmp.Or(cmp.Compare(x.depth(), y.depth()), cmp.Compare(x.id, y.id))
+	})
+	refs := make([]cgroup.Ref, len(gs))
+	for i, g := range gs {
+		refs[i] = g.Ref()
+	}
+	return refs, nil
+}
+
+// GroupOf returns the id of the group that tracks pid now, if any: the
+// proc backend's answer to "which cgroup is this process in?", which the
+// agent needs to nest a registration in the group its spawner belongs to.
+func (b *Backend) GroupOf(pid int) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.index[pid]
+	if m == nil || m.proc == nil || m.proc.Exited() || m.g.removed {
+		return "", false
+	}
+	return m.g.id, true
+}
+
+// Close stops following forks and forgets every group; the processes are
+// left alone. It is idempotent.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	b.stop()
+	var err error
+	if b.conn != nil {
+		err = b.conn.close()
+	}
+	b.wg.Wait()
+	b.mu.Lock()
+	for _, g := range b.groups {
+		if g.parent == nil {
+			b.removeLocked(g)
+		}
+	}
+	b.mu.Unlock()
+	if werr := b.watcher.Close(); err == nil {
+		err = werr
+	}
+	return err
+}
+
+var errBackendClosed = fmt.Errorf("%w: proc: backend closed", cgroup.ErrUnavailable)
+
+// wake tells the rescan loop that there is work (a new group, an exit).
+func (b *Backend) wake() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// ticks converts a CLOCK_MONOTONIC time in nanoseconds (a proc connector
+// timestamp) to clock ticks after boot, the unit of a process's start
+// time: stat's starttime counts CLOCK_BOOTTIME, which also counts time
+// suspended, in USER_HZ (100) ticks.
+func ticks(monoNsec uint64) uint64 {
+	return (monoNsec + uint64(bootOffset())) / (uint64(time.Second) / 100)
+}

@@ -41,6 +41,8 @@ type Agent struct {
 	durable     *Durable      // records and fd store; nil: nothing survives a restart
 	persistKick chan struct{} // wakes persistLoop (capacity 1)
 
+	limitLog limitLog // rate-limits the log lines of refused callers (its own lock)
+
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
 	byPath     map[string]*group  // subtree groups not ended, by cgroup path

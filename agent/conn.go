@@ -58,6 +58,15 @@ func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
 
 // addConn registers c, unless the agent is stopping or a limit is reached.
 func (a *Agent) addConn(c *conn) *ipc.Error {
+	err := a.admitConn(c)
+	if err != nil && err.Limit != "" {
+		a.limitLog.log(c.log, slog.LevelWarn, c.peer.caller.UID, err.Limit, "connection refused", "err", err.Message)
+	}
+	return err
+}
+
+// admitConn counts c against the connection limits and, if it fits, adds it.
+func (a *Agent) admitConn(c *conn) *ipc.Error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.stopping {
@@ -65,7 +74,6 @@ func (a *Agent) addConn(c *conn) *ipc.Error {
 	}
 	u := policy.Usage{Mine: a.connsByUID[c.peer.caller.UID], Total: len(a.conns), NotRoot: len(a.conns) - a.connsByUID[0]}
 	if err := a.cfg.Limits.AllowConn(c.peer.caller, u); err != nil {
-		c.log.Warn("connection refused", "err", err)
 		return wireError(err)
 	}
 	a.conns[c] = struct{}{}
@@ -82,7 +90,8 @@ func (c *conn) serve() {
 	for {
 		line, err := lr.ReadLine()
 		if errors.Is(err, errLineTooLong) {
-			c.log.Info("closing a connection that sent a line over the limit", "max", maxLine)
+			c.a.limitLog.log(c.log, slog.LevelInfo, c.peer.caller.UID, LimitMaxRequest,
+				"closing a connection that sent a line over the limit", "max", maxLine)
 			msg := fmt.Sprintf("request line longer than %d bytes (newline included); the connection is closed", maxLine)
 			c.write(ipc.Response{Error: &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: LimitMaxRequest}})
 			return

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -118,11 +119,12 @@ func (c *conn) overLimit(limit string) {
 	l := c.a.cfg.Conn
 	switch limit {
 	case LimitLineTimeout:
-		c.log.Info("closing a connection that sent part of a line and stalled", "limit", l.LineTimeout)
+		c.a.limitLog.log(c.log, slog.LevelInfo, c.peer.caller.UID, limit,
+			"closing a connection that sent part of a line and stalled", "timeout", l.LineTimeout)
 		c.write(ipc.Response{Error: limitError(limit,
 			"a request line must arrive whole within %v of its first byte; the connection is closed", l.LineTimeout)})
 	case LimitIdleTimeout:
-		c.log.Debug("closing an idle connection", "limit", l.IdleTimeout)
+		c.log.Debug("closing an idle connection", "timeout", l.IdleTimeout)
 		c.write(ipc.Response{Error: limitError(limit,
 			"no request for %v; the connection is closed (connect again when you need the agent)", l.IdleTimeout)})
 	}

@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"syscall"
@@ -239,5 +240,24 @@ func TestDecodeRefusesImpossiblePids(t *testing.T) {
 	}
 	if _, e := decodeRequest([]byte(`{"op":"watch","pid":4194304,"kill":[1,0]}`)); e != nil {
 		t.Errorf("the largest pid: %v", e)
+	}
+}
+
+func TestLimitLogIsRateLimited(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	var l limitLog
+	for range 100 {
+		l.log(log, slog.LevelWarn, 65534, policy.LimitConnsPerUID, "connection refused")
+	}
+	l.log(log, slog.LevelWarn, 65533, policy.LimitConnsPerUID, "connection refused")
+	l.log(log, slog.LevelWarn, 65534, policy.LimitConnsTotal, "connection refused")
+	if n := strings.Count(buf.String(), "connection refused"); n != 3 {
+		t.Fatalf("%d lines, want one per uid and limit:\n%s", n, buf.String())
+	}
+	l.last[limitKey{65534, policy.LimitConnsPerUID}].at = time.Now().Add(-limitLogEvery)
+	l.log(log, slog.LevelWarn, 65534, policy.LimitConnsPerUID, "connection refused")
+	if !strings.Contains(buf.String(), "same_since_last_logged=99") {
+		t.Fatalf("the next line does not count the ones left out:\n%s", buf.String())
 	}
 }

@@ -1,0 +1,68 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// limitLog keeps refusals from flooding the log: a caller that hits a limit
+// costs nothing to try again, and thousands of identical lines a second
+// would bury everything else (and journald would drop them). Each uid and
+// limit logs at most once per limitLogEvery, with the count it stood for.
+type limitLog struct {
+	mu   sync.Mutex
+	last map[limitKey]*limitSeen
+}
+
+type limitKey struct {
+	uid   uint32
+	limit string
+}
+
+type limitSeen struct {
+	at         time.Time
+	suppressed int
+}
+
+const (
+	limitLogEvery = time.Minute
+	limitLogMax   = 4096 // uids×limits remembered; past it, the oldest are forgotten
+)
+
+// log writes msg at level unless the same uid hit the same limit less than
+// limitLogEvery ago, in which case it only counts it.
+func (l *limitLog) log(log *slog.Logger, level slog.Level, uid uint32, limit, msg string, args ...any) {
+	now := time.Now()
+	l.mu.Lock()
+	if l.last == nil {
+		l.last = map[limitKey]*limitSeen{}
+	}
+	k := limitKey{uid, limit}
+	s := l.last[k]
+	if s != nil && now.Sub(s.at) < limitLogEvery {
+		s.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := 0
+	if s != nil {
+		suppressed = s.suppressed
+	}
+	if len(l.last) >= limitLogMax {
+		for k, s := range l.last {
+			if now.Sub(s.at) >= limitLogEvery {
+				delete(l.last, k)
+			}
+		}
+	}
+	if len(l.last) < limitLogMax {
+		l.last[k] = &limitSeen{at: now}
+	}
+	l.mu.Unlock()
+	if suppressed > 0 {
+		args = append(args, "same_since_last_logged", suppressed)
+	}
+	log.Log(context.Background(), level, msg, append(args, "limit", limit)...)
+}

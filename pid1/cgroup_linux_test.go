@@ -1,0 +1,68 @@
+package pid1_test
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// cmdCgroupLine prints CMD's cgroup v2 path.
+const cmdCgroupLine = `while read -r l; do case $l in 0::*) echo "cgroup ${l#0::}";; esac; done < /proc/$$/cgroup; `
+
+func TestCMDRunsInAChildCgroup(t *testing.T) {
+	t.Parallel()
+	cg := newTestCgroup(t)
+	r := start(t, spec{cg: cg, args: []string{"init", "--", "sh", "-c", cmdCgroupLine}})
+	r.expectExit(0)
+	got := r.waitOutput("cgroup ")
+	if !strings.HasPrefix(got, cg.rel+"/orphand-init-") {
+		t.Fatalf("CMD ran in cgroup %q, not in a child of init's %q", got, cg.rel)
+	}
+	if _, err := os.Stat(cg.fs.Path(got)); !os.IsNotExist(err) {
+		t.Errorf("CMD's cgroup %s is still there after init exited (%v)", got, err)
+	}
+}
+
+func TestWithoutCgroupCMDStaysInInitsCgroup(t *testing.T) {
+	t.Parallel()
+	cg := newTestCgroup(t)
+	r := start(t, spec{cg: cg, args: []string{"init", "--no-cgroup", "--", "sh", "-c", cmdCgroupLine}})
+	r.expectExit(0)
+	if got := r.waitOutput("cgroup "); got != cg.rel {
+		t.Fatalf("CMD ran in cgroup %q, want init's own %q", got, cg.rel)
+	}
+}
+
+// escape leaves a setsid'ed double-forked daemon. When init is neither PID 1
+// nor a subreaper it is re-parented away from init, out of reach of any walk
+// of init's process tree: only the cgroup still holds it.
+const escape = `(setsid sh -c 'echo escapee $$; exec sleep 1000' &); read x`
+
+func TestEscapeeKilledThroughTheCgroup(t *testing.T) {
+	t.Parallel()
+	needBinaries(t)
+	r := start(t, spec{wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "--grace", "200ms", "--", "sh", "-c", escape}})
+	e := openPid(t, r.waitPid("escapee "))
+	r.release()
+	r.expectExit(0)
+	if !e.Exited() {
+		t.Fatal("the escapee outlived init although it was in CMD's cgroup")
+	}
+}
+
+func TestEscapeeSurvivesWithoutCgroupOrReaper(t *testing.T) {
+	t.Parallel()
+	needBinaries(t)
+	// The counterpart: what the cgroup is for. The warning said so; the
+	// test cgroup's cleanup kills the survivor.
+	r := start(t, spec{wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "--grace", "200ms", "--no-cgroup", "--", "sh", "-c", escape}})
+	e := openPid(t, r.waitPid("escapee "))
+	r.release()
+	r.expectExit(0)
+	if e.Exited() {
+		t.Fatal("the escapee died: nothing should have been able to reach it")
+	}
+	if !strings.Contains(r.stderr.String(), "not a child subreaper") {
+		t.Errorf("no warning:\n%s", r.stderr.String())
+	}
+}

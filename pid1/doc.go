@@ -1,0 +1,62 @@
+// Package pid1 is orphand's container init: the logic of `orphand init`
+// ([Run]) and a one-call helper for Go programs that are PID 1 themselves
+// ([Start]).
+//
+// # Run: an init for one command
+//
+// [Run] starts CMD and supervises it the way tini, dumb-init and catatonit
+// do, plus what their users keep asking for: nothing CMD started outlives
+// it.
+//
+//   - Orphans land on init: as PID 1 of a pid namespace they always do;
+//     anywhere else Run makes the process a child subreaper
+//     (PR_SET_CHILD_SUBREAPER). When that is refused, Config.Subreaper makes
+//     it an error, and otherwise Run warns and goes on (as tini does).
+//   - Reaping is event-driven: every SIGCHLD drains all waiting zombies with
+//     wait4(-1, WNOHANG), as tini does, with no timer. CMD's own status comes
+//     out of the same loop, so Run is the only owner of wait(2) in the
+//     process and never needs to tell CMD from an orphan by handle.
+//   - CMD runs in a process group of its own (Config.Setsid: a session of its
+//     own). Every catchable signal init receives is forwarded to CMD (or its
+//     process group with Config.SignalGroup), after Config.Rewrite, except
+//     the ones listed at [Forwarded]. A second SIGINT within the grace period
+//     after a SIGINT or SIGTERM escalates: CMD and every descendant get
+//     SIGKILL at once.
+//   - When CMD has exited: Config.KillSignal (SIGTERM) to every remaining
+//     descendant, up to Config.Grace (2 s) for them to exit, SIGKILL for
+//     what is left, and reaping until no child remains; only then does Run
+//     return CMD's exit code (128+N for death by signal N). The descendants
+//     are found with proctree.KillDescendants (procctl's PROC_REAP_KILL
+//     loop) and, where init can create a cgroup v2 below its own, through
+//     that cgroup: CMD is spawned straight into it (clone3 with
+//     CLONE_INTO_CGROUP) and emptied with cgroup.kill, which also catches
+//     processes that escaped the process tree. Config.NoKillRemaining skips
+//     all this (tini's behaviour).
+//   - Only fds 0-2 reach CMD, plus the sockets of socket activation
+//     (LISTEN_FDS) when LISTEN_PID names init; Config.KeepFDs passes
+//     every inherited descriptor. LISTEN_PID is rewritten to CMD's pid (see
+//     [ExecWithListenPID]).
+//
+// # Start: a Go program as PID 1
+//
+// A Go program that is the init of its container itself needs a reaper
+// that does not take exit statuses from os/exec (go-reaper's documented
+// clash), and handlers for SIGTERM and SIGINT, which the kernel otherwise
+// ignores for PID 1. [Start] sets up both with proctree's reaper, and
+// [Init.Shutdown] ends what is left at exit. Run is not for such programs:
+// it owns wait(2) and would reap their os/exec children.
+//
+// # Terminals
+//
+// Without Setsid, when init's process group owns the terminal on stdin,
+// CMD's group is made the foreground group, so that CMD reads the terminal
+// and gets ^C and ^Z from it directly (as tini does). With Setsid, CMD
+// becomes a session leader and takes the terminal as its controlling
+// terminal when no session holds it; when init leads the session that holds
+// it (PID 1 of `docker run -t`), init first gives it up (TIOCNOTTY), as
+// dumb-init does. A terminal that belongs to another session (the shell
+// that started init) is never taken: CMD then runs without a controlling
+// terminal.
+//
+// Linux only; on other systems Run and Start fail.
+package pid1

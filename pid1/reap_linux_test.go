@@ -1,0 +1,144 @@
+package pid1_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/orphand/orphand/proctree"
+)
+
+// doubleForks makes n orphans that exit at once: each child of CMD forks a
+// grandchild and exits, so the grandchild is re-parented to init and dies
+// there.
+func doubleForks(n int) string {
+	return fmt.Sprintf(`i=0; while [ $i -lt %d ]; do (sh -c 'exit 0' &); i=$((i+1)); done; `, n)
+}
+
+func TestZombiesOfDoubleForksReaped(t *testing.T) {
+	t.Parallel()
+	r := start(t, spec{pidns: true, args: []string{
+		"init", "--", "sh", "-c",
+		doubleForks(200) + `echo cmd $$; read x`,
+	}})
+	cmd := r.hostPid(r.waitPid("cmd "))
+	init := r.initPid()
+	// Every orphan has exited; the only descendant left must be CMD, which
+	// means every orphan was reaped (a zombie would still be listed).
+	waitFor(t, "init to have reaped every orphan", func() bool {
+		d, err := proctree.Descendants(init)
+		return err == nil && slices.Equal(d, []int{cmd})
+	})
+	r.release()
+	r.expectExit(0)
+}
+
+func TestSubreaperModeOutsideAPidNamespace(t *testing.T) {
+	t.Parallel()
+	// An orphan of CMD is re-parented to init (not to the host's PID 1)
+	// and reaped by it. It reports its parent once that is init (CMD's
+	// parent, passed as $0), or after 10 s.
+	r := start(t, spec{args: []string{
+		"init", "--", "sh", "-c",
+		`(sh -c 'i=0; while [ $i -lt 1000 ]; do read -r l < /proc/$$/stat; set -- $l; [ "$4" = "$0" ] && break; sleep 0.01; i=$((i+1)); done; echo orphan $1 ppid $4' $PPID &); read x`,
+	}})
+	f := strings.Fields(r.waitOutput("orphan "))
+	orphan, _ := strconv.Atoi(f[0])
+	if f[2] != strconv.Itoa(r.initPid()) {
+		t.Errorf("orphan's parent is %s, not init (%d)", f[2], r.initPid())
+	}
+	waitFor(t, "the orphan to be reaped", func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(orphan))
+		return err != nil
+	})
+	r.release()
+	r.expectExit(0)
+	if strings.Contains(r.stderr.String(), "not a child subreaper") {
+		t.Errorf("warned although it is a subreaper: %s", r.stderr.String())
+	}
+}
+
+func TestWarnsWhenNeitherPid1NorSubreaper(t *testing.T) {
+	t.Parallel()
+	needBinaries(t)
+	r := start(t, spec{wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "--", "sh", "-c", "exit 7"}})
+	r.expectExit(7)
+	for _, want := range []string{"not PID 1 and not a child subreaper", "PR_SET_CHILD_SUBREAPER", "-s makes this an error"} {
+		if !strings.Contains(r.stderr.String(), want) {
+			t.Errorf("the warning does not say %q:\n%s", want, r.stderr.String())
+		}
+	}
+	// -s turns it into a failure of init's own.
+	r = start(t, spec{wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "-s", "--", "sh", "-c", "exit 7"}})
+	r.expectExit(125)
+	if !strings.Contains(r.stderr.String(), "cannot become a child subreaper") {
+		t.Errorf("-s failure does not say why:\n%s", r.stderr.String())
+	}
+}
+
+// leaveBehind starts, and reports the pids of, what CMD leaves behind: a
+// plain background child, a setsid'ed double-forked daemon that ignores
+// SIGTERM, and one that records SIGTERM before exiting.
+const leaveBehind = `sleep 1000 & echo child $!; ` +
+	`(setsid sh -c 'trap "" TERM; echo stubborn $$; exec sleep 1000' &); ` +
+	`(setsid sh -c 'trap "echo polite got TERM; exit 0" TERM; echo polite $$; ` + waitLoop + `' &); `
+
+func TestRemainingDescendantsKilledBeforeInitExits(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pidns bool
+		flags []string
+	}{
+		{"subreaper with cgroup", false, nil},
+		{"subreaper without cgroup", false, []string{"--no-cgroup"}},
+		{"pid 1 with cgroup", true, nil},
+		{"pid 1 without cgroup", true, []string{"--no-cgroup"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append([]string{"init", "--grace", "300ms"}, tc.flags...), "--", "sh", "-c",
+				leaveBehind+`read x; exit 4`)
+			r := start(t, spec{pidns: tc.pidns, args: args})
+			var held []*proctree.Process
+			for _, name := range []string{"child ", "stubborn ", "polite "} {
+				held = append(held, openPid(t, r.hostPid(r.waitPid(name))))
+			}
+			init := openPid(t, r.initPid())
+			r.release()
+			r.expectExit(4)
+			// Checked from outside: nothing CMD started is left.
+			for _, p := range held {
+				if !p.Exited() {
+					t.Errorf("pid %d outlived init", p.Pid())
+				}
+			}
+			if left := r.cg.procs(t); len(left) > 0 {
+				t.Errorf("processes left in the test cgroup: %v", left)
+			}
+			if !init.Exited() {
+				t.Fatal("init still running")
+			}
+			// The polite one got init's SIGTERM: a pid namespace torn down by
+			// the kernel would have used SIGKILL.
+			r.waitOutput("polite got TERM")
+		})
+	}
+}
+
+func TestNoKillRemaining(t *testing.T) {
+	t.Parallel()
+	r := start(t, spec{args: []string{
+		"init", "--no-kill-remaining", "--", "sh", "-c",
+		`(setsid sh -c 'echo daemon $$; exec sleep 1000' &); read x; exit 2`,
+	}})
+	d := openPid(t, r.waitPid("daemon "))
+	r.release()
+	r.expectExit(2)
+	if d.Exited() {
+		t.Fatal("--no-kill-remaining killed the daemon")
+	}
+	// The test cgroup's cleanup kills it.
+}

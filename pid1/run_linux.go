@@ -1,0 +1,260 @@
+package pid1
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/signame"
+	"github.com/orphand/orphand/proctree"
+)
+
+// supervisor is one run of Run. Everything runs on Run's goroutine except
+// the kill phases at the end, which run on one goroutine of their own while
+// Run's goroutine keeps handling signals; Run waits for it.
+type supervisor struct {
+	cfg   Config
+	log   *slog.Logger
+	debug bool // log each reap and forward (checked once: they are hot)
+	self  int
+	role  role
+	sigc  chan os.Signal
+	esc   escalation
+	cg    *cmdCgroup
+	cgRel string // CMD's cgroup, kept for the result after removal
+
+	cmdPid    int
+	cmdExited bool
+	cmdStatus syscall.WaitStatus
+	escalated bool
+	abandoned bool // stop waiting for descendants (a SIGINT while killing)
+	remaining int  // descendants the first kill phase signalled
+}
+
+// Run runs Config.Args as the one child of an init: it reaps every orphan
+// that lands on the calling process, forwards signals to CMD, and when CMD
+// has exited, ends every remaining descendant (Config.KillSignal, then
+// SIGKILL after Config.Grace), reaps them all, and returns the code init
+// should exit with. See the package documentation for the details.
+//
+// Run owns wait(2) for the whole process while it runs: do not start other
+// children (os/exec) concurrently, since Run would reap them. A Go program
+// that is PID 1 and runs its own children should use [Start] instead.
+//
+// When ctx is done, Run kills CMD and every descendant with SIGKILL at once,
+// reaps them and returns. On failure the error is an [*Error] and
+// Result.Code is ExitInitFailed, ExitCannotExec or ExitNotFound.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	if err := cfg.validate(); err != nil {
+		return Result{Code: ExitInitFailed}, &Error{Code: ExitInitFailed, Err: err}
+	}
+	s := &supervisor{
+		cfg:  cfg,
+		log:  cfg.logger(),
+		self: os.Getpid(),
+		sigc: make(chan os.Signal, 64),
+		esc:  escalation{window: cfg.grace()},
+	}
+	s.debug = s.log.Enabled(ctx, slog.LevelDebug)
+	res, err := s.run(ctx)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: ExitInitFailed, Err: err}
+		}
+		res.Code = e.Code
+		return res, e
+	}
+	return res, nil
+}
+
+func (s *supervisor) run(ctx context.Context) (Result, error) {
+	nListen, err := listenFDs(os.Environ(), s.self)
+	if err != nil {
+		return Result{}, err
+	}
+	// Before signal handlers exist: planning the terminal may give it up,
+	// which signals init's own process group.
+	sp, err := s.planSpawn(nListen)
+	if err != nil {
+		return Result{}, err
+	}
+	signal.Notify(s.sigc, caughtSignals()...)
+	defer signal.Stop(s.sigc)
+	// After Notify: a parent that is already gone raises the signal at
+	// once, and it is then forwarded like any other.
+	if sig := s.cfg.ParentDeathSignal; sig != 0 {
+		if err := proctree.SetParentDeathSignal(sig); err != nil {
+			return Result{}, fmt.Errorf("set the parent-death signal: %w", err)
+		}
+	}
+	if err := s.becomeReaper(s.cfg.Subreaper); err != nil {
+		return Result{}, err
+	}
+	closeAfterStart := s.prepareFDs(nListen)
+	if s.cfg.Cgroup == CgroupAuto && !s.cfg.NoKillRemaining {
+		s.cg, err = newCmdCgroup(s.self, cgroup.Options{Logger: s.log})
+		if err != nil {
+			s.log.Info("orphand init: CMD runs without a cgroup of its own; remaining descendants are found by walking the process tree", "reason", err)
+		}
+	}
+	if err := s.start(sp); err != nil {
+		s.dropCgroup()
+		return Result{}, err
+	}
+	for _, fd := range closeAfterStart {
+		unix.Close(fd) // CMD has its own copies; init has no use for them
+	}
+	s.cgRel = s.cgroupRel()
+	s.log.Debug("orphand init: started CMD", "pid", s.cmdPid, "role", s.role.String(), "cgroup", s.cgroupPath())
+
+	s.supervise(ctx)
+	s.finish(ctx)
+	return Result{
+		Code:      exitCode(s.cmdStatus, s.cfg.ExpectedCodes),
+		Pid:       s.cmdPid,
+		Status:    s.cmdStatus,
+		Remaining: s.remaining,
+		Escalated: s.escalated,
+		Cgroup:    s.cgRel,
+	}, nil
+}
+
+// supervise forwards signals and reaps until CMD has been reaped.
+func (s *supervisor) supervise(ctx context.Context) {
+	done := ctx.Done()
+	for !s.cmdExited {
+		select {
+		case <-done:
+			done = nil
+			s.escalate("context done")
+		case sig := <-s.sigc:
+			s.handle(sig.(syscall.Signal))
+		}
+	}
+}
+
+// handle acts on one signal received while CMD runs.
+func (s *supervisor) handle(sig syscall.Signal) {
+	switch sig {
+	case syscall.SIGCHLD:
+		s.reapWaiting()
+		return
+	case syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU:
+		return // init's own; see notForwarded
+	}
+	to := sig
+	if r, ok := s.cfg.Rewrite[sig]; ok {
+		to = r
+	}
+	if to == 0 {
+		if s.debug {
+			s.log.Debug("orphand init: dropped a signal (--rewrite)", "signal", signame.Name(sig))
+		}
+		return
+	}
+	if s.esc.observe(sig, time.Now()) {
+		s.escalate("second SIGINT")
+		return
+	}
+	s.forward(to)
+}
+
+// forward sends sig to CMD, or to its process group. CMD's pid cannot have
+// been reused: only this goroutine reaps, and it stops forwarding once it
+// has reaped CMD.
+func (s *supervisor) forward(sig syscall.Signal) {
+	target := s.cmdPid
+	if s.cfg.SignalGroup {
+		target = -s.cmdPid // CMD leads its own group (Setpgid or Setsid)
+	}
+	err := unix.Kill(target, sig)
+	if s.debug || (err != nil && !errors.Is(err, unix.ESRCH)) {
+		s.log.Debug("orphand init: forwarded a signal", "signal", signame.Name(sig), "to", target, "err", err)
+	}
+}
+
+// escalate stops waiting for anyone: CMD (and its group) get SIGKILL now,
+// and once CMD is reaped every other descendant gets SIGKILL without grace.
+func (s *supervisor) escalate(why string) {
+	if s.escalated {
+		return
+	}
+	s.escalated = true
+	s.log.Warn("orphand init: killing CMD and every descendant with SIGKILL now", "reason", why)
+	_ = unix.Kill(s.cmdPid, unix.SIGKILL)
+	_ = unix.Kill(-s.cmdPid, unix.SIGKILL)
+	if s.cg != nil {
+		// cgroup.kill itself, without waiting: finish waits.
+		_ = s.cg.fs.WriteFile(s.cg.rel, "cgroup.kill", []byte("1"))
+	}
+}
+
+// reapWaiting reaps every child that has exited, like tini: wait4(-1,
+// WNOHANG) until none is waiting. It reports whether init has no child left
+// at all.
+func (s *supervisor) reapWaiting() (none bool) {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		switch {
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.ECHILD):
+			return true
+		case err != nil:
+			s.log.Error("orphand init: wait4", "err", err)
+			return false
+		case pid <= 0:
+			return false
+		}
+		if pid == s.cmdPid && !s.cmdExited {
+			s.cmdExited, s.cmdStatus = true, ws
+			s.log.Debug("orphand init: CMD exited", "pid", pid, "status", describe(ws))
+		} else if s.debug {
+			s.log.Debug("orphand init: reaped", "pid", pid, "status", describe(ws))
+		}
+	}
+}
+
+func (s *supervisor) dropCgroup() {
+	if s.cg == nil {
+		return
+	}
+	if err := s.cg.remove(); err != nil {
+		s.log.Warn("orphand init: cannot remove CMD's cgroup", "cgroup", s.cgroupPath(), "err", err)
+	}
+	s.cg = nil
+}
+
+func (s *supervisor) cgroupPath() string {
+	if s.cg == nil {
+		return ""
+	}
+	return s.cg.fs.Path(s.cg.rel)
+}
+
+func (s *supervisor) cgroupRel() string {
+	if s.cg == nil {
+		return ""
+	}
+	return s.cg.rel
+}
+
+func describe(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit %d", ws.ExitStatus())
+	case ws.Signaled():
+		return "killed by " + signame.Name(ws.Signal())
+	}
+	return fmt.Sprintf("status %#x", uint32(ws))
+}

@@ -79,11 +79,18 @@ func startAgent(t testing.TB, config string) *agent {
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A stand-in for systemd's notification socket, for the agent's whole
+	// life: READY=1 says it serves, and the fd store path (FDSTORE=1
+	// messages with pidfds) runs as under systemd. The fds sent are
+	// discarded by the kernel, since they are read without ancillary data.
 	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "notify.sock"), Net: "unixgram"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer notify.Close()
+	notes := make(chan string, 16)
+	drained := make(chan struct{})
+	go drainNotify(notify, notes, drained)
+	t.Cleanup(func() { notify.Close(); <-drained })
 
 	cmd := exec.Command(b.orphand, "serve", "--socket", a.socket, "--backend", "cgroupfs",
 		"--cgroup-root", a.root, "--config", cfgPath, "--state-dir", filepath.Join(dir, "state"), "--log-level", "debug")
@@ -97,34 +104,36 @@ func startAgent(t testing.TB, config string) *agent {
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() { a.stop(t, cmd, exited) })
 
-	ready := make(chan error, 1)
-	go func() { ready <- waitReady(notify, agentReadyTimeout) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatalf("orphand did not become ready: %v\n%s", err, a.log)
+	timeout := time.After(agentReadyTimeout)
+	for {
+		select {
+		case note := <-notes:
+			if note == "READY=1" {
+				return a
+			}
+		case err := <-exited:
+			exited <- err // for the cleanup
+			t.Fatalf("orphand exited at start: %v\n%s", err, a.log)
+		case <-timeout:
+			t.Fatalf("orphand did not say READY=1 within %v\n%s", agentReadyTimeout, a.log)
 		}
-	case err := <-exited:
-		exited <- err // for the cleanup
-		t.Fatalf("orphand exited at start: %v\n%s", err, a.log)
 	}
-	return a
 }
 
-// waitReady reads sd_notify datagrams until one says READY=1.
-func waitReady(c *net.UnixConn, timeout time.Duration) error {
-	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
+// drainNotify reads sd_notify datagrams until the socket is closed, and
+// passes their lines on to notes while there is room.
+func drainNotify(c *net.UnixConn, notes chan<- string, done chan<- struct{}) {
+	defer close(done)
+	buf := make([]byte, 64<<10)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			return err
+			return
 		}
 		for _, l := range strings.Split(string(buf[:n]), "\n") {
-			if l == "READY=1" {
-				return nil
+			select {
+			case notes <- l:
+			default:
 			}
 		}
 	}

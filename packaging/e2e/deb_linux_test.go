@@ -31,6 +31,7 @@ func TestDebInSystemd(t *testing.T) {
 	t.Run("Hardened", testHardenedOps)
 	t.Run("Restart", testRestart)
 	t.Run("Upgrade", func(t *testing.T) { testDebUpgrade(t, upgrade) })
+	t.Run("CgroupfsRestart", testCgroupfsRestart)
 	t.Run("Remove", testDebRemove)
 	t.Run("Purge", func(t *testing.T) { testDebPurge(t, files) })
 }
@@ -153,13 +154,54 @@ func testSpawnerKilled(t *testing.T) {
 // restarted agent still kills the group when its spawner dies.
 func testRestart(t *testing.T) {
 	g := spawnGroup(t, "restart", "")
+	// The spawner's pidfd went to systemd's fd store (FileDescriptorStoreMax).
+	if n := systemctl("show", "-p", "NFileDescriptorStore", "--value", "orphand.service"); n == "" || n == "0" {
+		t.Errorf("orphand.service holds %q descriptors in its fd store with a group registered, want at least 1", n)
+	}
 	before := mainPID(t)
 	run(t, "systemctl", "restart", "orphand.service")
-	after := agentStatus(t).Pid
-	if after == before {
-		t.Fatalf("the agent's pid is still %d after systemctl restart", after)
+	st := agentStatus(t)
+	if st.Pid == before {
+		t.Fatalf("the agent's pid is still %d after systemctl restart", st.Pid)
+	}
+	for _, f := range []string{"restart", "fdstore"} {
+		if !slices.Contains(st.Features, f) {
+			t.Errorf("the restarted agent lacks the %q feature: %v", f, st.Features)
+		}
 	}
 	g.checkSurvived(t, "systemctl restart orphand")
+}
+
+// testCgroupfsRestart: with the cgroupfs backend the groups live in the
+// agent's delegated subtree; a restart must not kill them (KillMode=process)
+// and the new agent takes them over.
+func testCgroupfsRestart(t *testing.T) {
+	const dropin = "/etc/systemd/system/orphand.service.d/pkgtest-cgroupfs.conf"
+	if err := os.MkdirAll(filepath.Dir(dropin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := "[Service]\nExecStart=\nExecStart=/usr/sbin/orphand serve --backend cgroupfs\n"
+	if err := os.WriteFile(dropin, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = os.RemoveAll(filepath.Dir(dropin))
+		_, _ = try("systemctl", "daemon-reload")
+		_, _ = try("systemctl", "restart", "orphand.service")
+	})
+	run(t, "systemctl", "daemon-reload")
+	run(t, "systemctl", "restart", "orphand.service")
+	g := spawnGroup(t, "cgroupfs", "")
+	if g.Backend != "cgroupfs" || !strings.HasPrefix(g.Cgroup, "/system.slice/orphand.service/") {
+		t.Fatalf("group %s: backend %s at %s, want cgroupfs under /system.slice/orphand.service/ (Delegate=yes)", g.ID, g.Backend, g.Cgroup)
+	}
+	run(t, "systemctl", "restart", "orphand.service")
+	for _, p := range g.members {
+		if p.Exited() {
+			t.Fatalf("member %d of group %s died when the agent restarted: the restart must leave groups alone", p.Pid(), g.ID)
+		}
+	}
+	g.checkSurvived(t, "systemctl restart orphand (cgroupfs backend)")
 }
 
 // testDebUpgrade: dpkg -i of a newer build with a group registered. The

@@ -67,4 +67,4 @@ package: ## Build dist/orphand_<version>_<arch>.deb and dist/orphand-<version>.<
 
 .PHONY: e2e-package
 e2e-package: ## Check the packages, then install, upgrade and purge them in a systemd container (root).
-	$(GO) test -count=1 -timeout 20m -v ./packaging/e2e/
+	ORPHAND_PKG_E2E_SUITE=1 $(GO) test -count=1 -timeout 25m -v ./packaging/e2e/

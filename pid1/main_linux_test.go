@@ -71,7 +71,7 @@ func goBuild(out, pkg string) error {
 
 // needBinaries skips unless root (everything here needs it) and returns
 // after checking that the build worked.
-func needBinaries(t *testing.T) {
+func needBinaries(t testing.TB) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	bin.once.Do(buildBinaries)
@@ -93,7 +93,7 @@ type testCgroup struct {
 	rel string
 }
 
-func newTestCgroup(t *testing.T) *testCgroup {
+func newTestCgroup(t testing.TB) *testCgroup {
 	t.Helper()
 	m, err := cgroup.Discover()
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/proctree"
 )
@@ -136,56 +138,104 @@ func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, e
 	if err := cgroup.ValidateID(spec.ID); err != nil {
 		return nil, err
 	}
-	var parent *Group
-	if spec.Parent != nil {
-		p, ok := spec.Parent.(*Group)
-		if !ok || p.b != b {
-			return nil, fmt.Errorf("proc: create %s: the parent group %s belongs to another backend", spec.ID, spec.Parent.ID())
-		}
-		parent = p
-	}
 	procs := make([]*proctree.Process, 0, len(spec.Pids))
-	closeAll := func() {
-		for _, p := range procs {
-			p.Close()
-		}
-	}
 	for _, pid := range spec.Pids {
 		p, err := b.openTarget(pid)
 		if err != nil {
-			closeAll()
+			closeAll(procs)
 			return nil, fmt.Errorf("proc: create %s: %w", spec.ID, err)
 		}
 		procs = append(procs, p)
 	}
+	return b.create(spec, procs)
+}
+
+// CreateWith is Create with the processes given by pidfd instead of by pid
+// (spec.Pids is ignored): no pid is looked up, so none can have been
+// reused meanwhile. The pidfds are duplicated; the caller keeps its
+// handles. It is how a group is re-created after an agent restart, around
+// its spawner found again by identity or from systemd's fd store.
+func (b *Backend) CreateWith(ctx context.Context, spec cgroup.Spec, ps ...*proctree.Process) (cgroup.Group, error) {
+	if err := cgroup.ValidateID(spec.ID); err != nil {
+		return nil, err
+	}
+	procs := make([]*proctree.Process, 0, len(ps))
+	for _, p := range ps {
+		d, err := dup(p)
+		if err == nil && (d.Pid() == b.self || d.Exited() || agentAncestors()[d.Pid()]) {
+			d.Close()
+			err = fmt.Errorf("pid %d is the agent, its ancestor, or gone: %w", p.Pid(), os.ErrProcessDone)
+		}
+		if err != nil {
+			closeAll(procs)
+			return nil, fmt.Errorf("proc: create %s: %w", spec.ID, err)
+		}
+		procs = append(procs, d)
+	}
+	return b.create(spec, procs)
+}
+
+// create makes the group and takes ownership of procs.
+func (b *Backend) create(spec cgroup.Spec, procs []*proctree.Process) (cgroup.Group, error) {
+	var parent *Group
+	if spec.Parent != nil {
+		p, ok := spec.Parent.(*Group)
+		if !ok || p.b != b {
+			closeAll(procs)
+			return nil, fmt.Errorf("proc: create %s: the parent group %s belongs to another backend", spec.ID, spec.Parent.ID())
+		}
+		parent = p
+	}
 	b.mu.Lock()
+	var err error
 	switch {
 	case b.closed:
-		err := errBackendClosed
-		b.mu.Unlock()
-		closeAll()
-		return nil, err
+		err = errBackendClosed
 	case parent != nil && parent.removed:
-		b.mu.Unlock()
-		closeAll()
-		return nil, fmt.Errorf("proc: create %s: parent group %s: %w", spec.ID, parent.id, cgroup.ErrNotFound)
+		err = fmt.Errorf("proc: create %s: parent group %s: %w", spec.ID, parent.id, cgroup.ErrNotFound)
 	case b.groups[spec.ID] != nil:
+		err = fmt.Errorf("proc: create %s: %w", spec.ID, os.ErrExist)
+	}
+	if err != nil {
 		b.mu.Unlock()
-		closeAll()
-		return nil, fmt.Errorf("proc: create %s: %w", spec.ID, os.ErrExist)
+		closeAll(procs)
+		return nil, err
 	}
 	g := &Group{b: b, id: spec.ID, parent: parent, children: map[*Group]struct{}{}, members: map[*member]struct{}{}}
 	b.groups[g.id] = g
 	if parent != nil {
 		parent.children[g] = struct{}{}
 	}
-	for _, p := range procs {
+	roots := make([]int, len(procs))
+	for i, p := range procs {
+		roots[i] = p.Pid()
 		b.attachLocked(g, p)
 	}
 	b.mu.Unlock()
-	b.settle(spec.Pids)
+	b.settle(roots)
 	b.wake()
 	return g, nil
+}
+
+func closeAll(ps []*proctree.Process) {
+	for _, p := range ps {
+		p.Close()
+	}
+}
+
+// dup returns an independent handle on p's process: a duplicate of its
+// pidfd, so no pid is looked up.
+func dup(p *proctree.Process) (*proctree.Process, error) {
+	nfd := -1
+	err := p.WithPidfd(func(fd int) error {
+		var err error
+		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("duplicate the pidfd of pid %d: %w", p.Pid(), err)
+	}
+	return proctree.FromPidfd(nfd)
 }
 
 // Load returns the group ref names if this backend instance still tracks

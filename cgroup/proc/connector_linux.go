@@ -88,16 +88,21 @@ func openConnector(ctx context.Context, rcvbuf int, log *slog.Logger) (*connecto
 	return c, nil
 }
 
-// subscribe sends LISTEN and waits up to a second for its acknowledgement.
-// The kernel ignores, without an answer, a LISTEN from another pid or user
-// namespace than the initial ones.
+// probeTimeout bounds the wait for the kernel's answer to LISTEN. The
+// answer is queued at once; the bound is only for a host so loaded that
+// the agent is not scheduled.
+const probeTimeout = 5 * time.Second
+
+// subscribe sends LISTEN and waits for its acknowledgement. The kernel
+// ignores, without an answer, a LISTEN from another pid or user namespace
+// than the initial ones.
 func (c *connector) subscribe(ctx context.Context) error {
 	ack := c.nextAck
 	c.nextAck++
 	if err := c.send(mcastListen, ack); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(probeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -188,6 +193,15 @@ func (c *connector) read(buf []byte) (int, error) {
 // It is the only reader of the socket.
 func (c *connector) run(handle func(procEvent), overflow func()) {
 	buf := make([]byte, 64<<10)
+	r := bytes.NewReader(nil)
+	var p msgParser
+	dispatch := func(ev procEvent) {
+		if ev.what == evNone {
+			c.answered(ev.ack)
+			return
+		}
+		handle(ev)
+	}
 	for {
 		n, err := c.read(buf)
 		if err != nil {
@@ -202,14 +216,8 @@ func (c *connector) run(handle func(procEvent), overflow func()) {
 			c.releaseWaiters()
 			continue
 		}
-		err = parseMessages(bytes.NewReader(buf[:n]), func(ev procEvent) {
-			if ev.what == evNone {
-				c.answered(ev.ack)
-				return
-			}
-			handle(ev)
-		})
-		if err != nil {
+		r.Reset(buf[:n])
+		if err := p.parse(r, dispatch); err != nil {
 			c.log.Debug("skipping a proc connector message", "err", err)
 		}
 	}

@@ -62,10 +62,21 @@ var errOverrun = errors.New("proc connector: netlink overrun")
 // Connector messages that are not the proc connector's are skipped. An
 // NLMSG_ERROR message is returned as an error wrapping its errno.
 func parseMessages(r io.Reader, fn func(procEvent)) error {
-	var hdr [nlmsgHdrLen]byte
-	body := make([]byte, 0, 128)
+	var p msgParser
+	return p.parse(r, fn)
+}
+
+// msgParser is parseMessages with buffers kept from one datagram to the
+// next (the reader decodes every fork and exit on the host).
+type msgParser struct {
+	hdr  [nlmsgHdrLen]byte
+	body []byte
+}
+
+func (p *msgParser) parse(r io.Reader, fn func(procEvent)) error {
+	hdr := p.hdr[:]
 	for {
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if _, err := io.ReadFull(r, hdr); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -78,11 +89,12 @@ func parseMessages(r io.Reader, fn func(procEvent)) error {
 		}
 		// Messages are padded to 4 bytes (NLMSG_ALIGN); the last one of a
 		// datagram may lack its padding.
-		if m := int(n) - nlmsgHdrLen; cap(body) < m {
-			body = make([]byte, m)
+		if m := int(n) - nlmsgHdrLen; cap(p.body) < m {
+			p.body = make([]byte, m, max(m, 128))
 		} else {
-			body = body[:m]
+			p.body = p.body[:m]
 		}
+		body := p.body
 		if _, err := io.ReadFull(r, body); err != nil {
 			return fmt.Errorf("%w: netlink message of %d bytes is cut short", errBadMessage, n)
 		}

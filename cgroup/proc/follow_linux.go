@@ -24,10 +24,14 @@ func (b *Backend) handleEvent(ev procEvent) {
 // still be queued, and they must be attributed too (a double fork whose
 // middle process exits at once is caught this way).
 func (b *Backend) forked(ev procEvent) {
-	at := ticks(ev.nsec)
+	var at uint64
 	b.mu.Lock()
-	parent := b.index[ev.ptgid]
-	ok := parent != nil && !parent.g.removed && parent.start <= at && ev.tgid != b.self
+	parent := b.index[ev.ptgid] // nil for nearly every fork: one elsewhere on the host
+	ok := parent != nil && !parent.g.removed && ev.tgid != b.self
+	if ok {
+		at = ticks(ev.nsec)
+		ok = parent.start <= at
+	}
 	b.mu.Unlock()
 	if !ok {
 		// Not tracked; or an event older than the tracked process, made by

@@ -257,3 +257,44 @@ func TestLoadAfterRestart(t *testing.T) {
 		t.Errorf("Groups after a restart = %v, %v", refs, err)
 	}
 }
+
+// TestRecreateAfterRestart: after a restart the agent re-creates a group
+// around its spawner, found again by identity. The spawner's descendants
+// are walked again; one that double-forked while no agent watched is not
+// found (the documented limitation).
+func TestRecreateAfterRestart(t *testing.T) {
+	forEachMode(t, func(t *testing.T, first *proc.Backend, m mode) {
+		c := ctx(t, time.Minute)
+		w := shell(t, "", `sleep 1000 & echo $!; read x; (setsid sleep 1000 & echo $!); read y`)
+		kid := w.pids(t, 1)[0]
+		g, err := first.Create(c, cgroup.Spec{ID: "survivor", Pids: []int{w.pid()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spawner := hold(t, []int{w.pid()})[0].Identity()
+		if err := first.Close(); err != nil { // the agent goes down
+			t.Fatal(err)
+		}
+		w.release(t)
+		lost := w.pids(t, 1)[0]
+		waitReparented(t, lost, w.pid())
+
+		again := openBackend(t, m.cfg)
+		p, err := proctree.OpenIdentity(spawner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		g2, err := again.CreateWith(c, cgroup.Spec{ID: g.ID(), Pids: []int{12345}}, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := members(t, g2); !slices.Equal(got, sorted(w.pid(), kid)) {
+			t.Errorf("Members = %v, want the spawner %d and its child %d (not %d, reparented meanwhile)", got, w.pid(), kid, lost)
+		}
+		assertAlive(t, p, "CreateWith must leave the caller's handle usable")
+		if _, err := again.CreateWith(c, cgroup.Spec{ID: "self"}, hold(t, []int{os.Getpid()})...); err == nil {
+			t.Error("CreateWith accepted the agent's own process")
+		}
+	})
+}

@@ -58,16 +58,13 @@ type Config struct {
 // when it tracks with the given method (TrackConnector or TrackRescan).
 // The agent shows it in status and hello.
 func Limitations(tracking string) []string {
-	common := []string{
-		"processes are tracked, not contained: a process forked before its group was registered or attached, whose parent had already exited (a daemon that double-forked earlier), is not in the group",
-		"nothing is kept in the kernel: after an agent restart a group is re-created from the agent's records, and descendants that were reparented while the agent was down are not found again",
-	}
+	first := "a double fork (fork, fork, exit of the middle process) completed between two walks of /proc escapes: the grandchild is reparented before it is seen"
 	if tracking == TrackConnector {
-		return append([]string{
-			"if the kernel drops proc connector events (the socket buffer overflowed), the groups are walked again, and a double fork completed while events were lost escapes",
-		}, common...)
+		first = "if the kernel drops proc connector events (the socket buffer overflowed), every group is walked again, and a double fork completed while events were lost escapes"
 	}
-	return append([]string{
-		"a double fork (fork, fork, exit of the middle process) completed between two walks of /proc is not seen: the grandchild is reparented before it is found, and escapes",
-	}, common...)
+	return []string{
+		first,
+		"after an agent restart, processes reparented while no agent ran are not found again: nothing of a group is kept in the kernel",
+		"processes are tracked, not contained: no cgroup, so no resource limits and no cgroup.kill",
+	}
 }

@@ -6,9 +6,8 @@
 //     sd_booted(3) checks) and its bus answers: groups become transient
 //     scopes, so systemd's view of the system stays true;
 //  2. else cgroupfs, when a writable cgroup v2 hierarchy exists;
-//  3. else proc (descendants tracked by pidfd, weaker guarantees) — not
-//     yet implemented; until it is, Open fails and says why each backend
-//     could not serve.
+//  3. else proc (package cgroup/proc): descendants tracked by pidfd,
+//     with weaker guarantees that docs/backends.md spells out.
 //
 // Open logs the choice and the probed features once.
 package auto
@@ -23,6 +22,7 @@ import (
 
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/cgroup/cgroupfs"
+	"github.com/orphand/orphand/cgroup/proc"
 	"github.com/orphand/orphand/cgroup/systemd"
 )
 
@@ -99,7 +99,7 @@ func open(ctx context.Context, name string, cfg Config, log *slog.Logger) (cgrou
 	case Cgroupfs:
 		return cgroupfs.Open(ctx, cgroupfs.Config{Root: cfg.CgroupRoot, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
 	default:
-		return nil, errors.New("not implemented yet (it comes with restart safety, issue 5); run on a host with a writable cgroup v2")
+		return proc.Open(ctx, proc.Config{Logger: log})
 	}
 }
 

@@ -271,17 +271,68 @@ func (b *Backend) Groups(context.Context) ([]cgroup.Ref, error) {
 	return refs, nil
 }
 
-// GroupOf returns the id of the group that tracks pid now, if any: the
-// proc backend's answer to "which cgroup is this process in?", which the
-// agent needs to nest a registration in the group its spawner belongs to.
+// GroupOf returns the id of the group that tracks pid now, if any.
 func (b *Backend) GroupOf(pid int) (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	m := b.index[pid]
-	if m == nil || m.proc == nil || m.proc.Exited() || m.g.removed {
-		return "", false
+	if g := b.groupOfLocked(pid); g != nil {
+		return g.id, true
 	}
-	return m.g.id, true
+	return "", false
+}
+
+func (b *Backend) groupOfLocked(pid int) *Group {
+	m := b.index[pid]
+	if m == nil || !m.live() || m.g.removed {
+		return nil
+	}
+	return m.g
+}
+
+// PlaceOf is the proc backend's answer to "which cgroup is this process
+// in?", which the agent asks to nest a registration in the group its
+// spawner belongs to: the ids of the groups holding pid, outermost first,
+// as a path ("/outer/inner"), or "" when no group tracks it. A process
+// that a tracked process forked moments ago is found even if its fork was
+// not followed yet: PlaceOf first catches up with the proc connector's
+// queued events, then with a walk from its nearest tracked ancestor.
+func (b *Backend) PlaceOf(ctx context.Context, pid int) string {
+	if place := b.placeOf(pid); place != "" {
+		return place
+	}
+	if b.conn != nil {
+		if err := b.conn.sync(ctx); err == nil {
+			if place := b.placeOf(pid); place != "" {
+				return place
+			}
+		}
+	}
+	ancestors := map[int]bool{}
+	for a, i := pid, 0; a > 1 && i < 4096; i++ {
+		st, err := proctree.ReadStat(a)
+		if err != nil || ancestors[st.PPid] {
+			break
+		}
+		a = st.PPid
+		ancestors[a] = true
+		b.mu.Lock()
+		tracked := b.groupOfLocked(a) != nil
+		b.mu.Unlock()
+		if tracked {
+			b.settle([]int{a})
+			break
+		}
+	}
+	return b.placeOf(pid)
+}
+
+func (b *Backend) placeOf(pid int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if g := b.groupOfLocked(pid); g != nil {
+		return g.Place()
+	}
+	return ""
 }
 
 // Close stops following forks and forgets every group; the processes are

@@ -25,3 +25,6 @@ func (b *Backend) Limitations() []string { return nil }
 
 // GroupOf finds nothing on this system.
 func (b *Backend) GroupOf(int) (string, bool) { return "", false }
+
+// PlaceOf finds nothing on this system.
+func (b *Backend) PlaceOf(context.Context, int) string { return "" }

@@ -17,7 +17,7 @@ const (
 	// TrackRescan: /proc is walked again when a tracked process exits and
 	// every RescanInterval; a double fork completed between two walks is
 	// not seen.
-	TrackRescan = "rescan"
+	TrackRescan = "proc-rescan"
 )
 
 // DefaultRescanInterval is the fallback's periodic rescan interval.

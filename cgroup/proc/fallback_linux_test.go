@@ -1,6 +1,7 @@
 package proc_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -61,4 +62,44 @@ func TestFallbackWalksPeriodically(t *testing.T) {
 	if s := b.Stats(); s.Walks < 2 {
 		t.Errorf("Stats = %+v", s)
 	}
+}
+
+// TestPlaceOf: the agent's "which group is this process in?" — a path of
+// group ids — finds a child forked moments ago even before any walk or
+// event handling adopted it (the interval here is an hour).
+func TestPlaceOf(t *testing.T) {
+	forEachMode(t, func(t *testing.T, _ *proc.Backend, m mode) {
+		cfg := m.cfg
+		cfg.RescanInterval = time.Hour
+		b := openBackend(t, cfg)
+		c := ctx(t, time.Minute)
+		w := shell(t, "", `read x; sh -c 'sleep 1000 & echo $!; wait' & echo $!; wait`)
+		outer, err := b.Create(c, cgroup.Spec{ID: "outer", Pids: []int{w.pid()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner, err := b.Create(c, cgroup.Spec{ID: "inner", Parent: outer})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := inner.(*proc.Group).Place(); p != "/outer/inner" {
+			t.Errorf("Place = %q", p)
+		}
+		w.release(t)
+		kids := w.pids(t, 2)
+		for _, kid := range kids {
+			if got := b.PlaceOf(c, kid); got != "/outer" {
+				t.Errorf("PlaceOf(%d) = %q, want /outer", kid, got)
+			}
+		}
+		if err := inner.Attach(c, kids[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.PlaceOf(c, kids[0]); got != "/outer/inner" {
+			t.Errorf("PlaceOf after Attach = %q", got)
+		}
+		if got := b.PlaceOf(c, os.Getpid()); got != "" {
+			t.Errorf("PlaceOf(self) = %q", got)
+		}
+	})
 }

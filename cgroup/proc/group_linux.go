@@ -33,6 +33,15 @@ func (g *Group) ID() string { return g.id }
 // agent keeps in its own record (see the package doc).
 func (g *Group) Ref() cgroup.Ref { return cgroup.Ref{ID: g.id} }
 
+// Place returns the ids of the groups g is nested in and its own, as a
+// path ("/outer/inner"): see [Backend.PlaceOf].
+func (g *Group) Place() string {
+	if g.parent == nil {
+		return "/" + g.id
+	}
+	return g.parent.Place() + "/" + g.id
+}
+
 // depth counts the groups g is nested in.
 func (g *Group) depth() int {
 	d := 0

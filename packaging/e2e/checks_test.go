@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"compress/gzip"
 	"debug/elf"
 	"io"
@@ -247,6 +248,35 @@ func TestRPMPackage(t *testing.T) {
 	for _, none := range []string{"preinstall scriptlet", "pretrans", "posttrans"} {
 		if strings.Contains(scripts, none) {
 			t.Errorf("rpm --scripts shows a %s; none is expected", none)
+		}
+	}
+}
+
+// TestReproducible: building the same commit again gives the same bytes
+// (every file dated by the commit, gzip -n, -trimpath, no build id).
+func TestReproducible(t *testing.T) {
+	b := packages(t)
+	gotool := goTool(t)
+	dir := t.TempDir()
+	out, err := command(repoRoot, "env", "GO="+gotool, "sh", "packaging/build.sh", "-o", dir, "-v", b.version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []string{b.deb, b.rpm} {
+		again := filepath.Join(dir, filepath.Base(first))
+		if !strings.Contains(out, again) {
+			t.Fatalf("the second build did not make %s:\n%s", again, out)
+		}
+		x, err := os.ReadFile(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, err := os.ReadFile(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two builds of the same commit", filepath.Base(first))
 		}
 	}
 }

@@ -33,9 +33,12 @@ type contender struct {
 	host []string // argv before CMD outside one (subreaper where it can be)
 }
 
-// contenders returns the inits to compare; extra adds the variants that
-// only the start-up and memory benchmarks report.
-func contenders(b *testing.B, extra bool) []contender {
+// contenders returns the inits to compare, plus the variants named in
+// extra: "orphand-nocgroup" (orphand init --no-cgroup), "pid1.Run-alone"
+// (pid1.Run in a binary of its own: the agent's packages not linked in) and
+// "exec-reaper" (proctree.StartReaper next to os/exec, the other way to
+// build an init in Go).
+func contenders(b *testing.B, extra ...string) []contender {
 	needBinaries(b)
 	tini := testutil.RequireCommand(b, "tini")
 	dumb := testutil.RequireCommand(b, "dumb-init")
@@ -46,12 +49,17 @@ func contenders(b *testing.B, extra bool) []contender {
 		{"dumb-init", []string{dumb, "--"}, []string{dumb, "--"}},
 		{"catatonit", []string{cata, "--"}, []string{cata, "--"}},
 	}
-	if extra {
-		cs = append(cs,
-			contender{"orphand-nocgroup", []string{bin.orphand, "init", "--no-cgroup", "--"}, []string{bin.orphand, "init", "--no-cgroup", "--"}},
-			// pid1.Run in a binary of its own: the agent's packages not linked in.
-			contender{"pid1.Run-alone", []string{bin.helper, "init"}, []string{bin.helper, "init"}},
-		)
+	variants := map[string][]string{
+		"orphand-nocgroup": {bin.orphand, "init", "--no-cgroup", "--"},
+		"pid1.Run-alone":   {bin.helper, "init"},
+		"exec-reaper":      {bin.helper, "exec-reaper"},
+	}
+	for _, name := range extra {
+		argv, ok := variants[name]
+		if !ok {
+			b.Fatalf("no contender %q", name)
+		}
+		cs = append(cs, contender{name, argv, argv})
 	}
 	return cs
 }
@@ -78,13 +86,13 @@ func (s samples) median(name string) float64 {
 }
 
 // report reports each contender's median as "<name>-<unit>", and the
-// ratio of orphand to ref as "orphand/<ref>".
+// ratio of orphand to ref as "orphand/<ref>-<unit>".
 func (s samples) report(b *testing.B, cs []contender, unit, ref string) {
 	for _, c := range cs {
 		b.ReportMetric(s.median(c.name), c.name+"-"+unit)
 	}
 	if r := s.median(ref); r != 0 && ref != "" {
-		b.ReportMetric(s.median("orphand")/r, "orphand/"+ref)
+		b.ReportMetric(s.median("orphand")/r, "orphand/"+ref+"-"+unit)
 	}
 	var line []string
 	for _, c := range cs {
@@ -175,7 +183,7 @@ printf "rss_kb %d hwm_kb %d\n", $rss, $hwm;
 // does not decide it). Target: orphand >= tini.
 func BenchmarkInitDrainZombies(b *testing.B) {
 	testutil.RequireCommand(b, "perl")
-	cs := contenders(b, false)
+	cs := contenders(b, "exec-reaper")
 	script := writeScript(b, "drain.pl", drainPL)
 	cg := newTestCgroup(b)
 	rate, hwm := samples{}, samples{}
@@ -219,7 +227,7 @@ printf "orphans %d init_cpu_ns %d per_orphan_us %.3f\n", $n, $c1 - $c0, ($c1 - $
 // the ratio of orphand to tini.
 func BenchmarkInitReapCPU(b *testing.B) {
 	testutil.RequireCommand(b, "perl")
-	cs := contenders(b, false)
+	cs := contenders(b, "exec-reaper")
 	script := writeScript(b, "stream.pl", streamPL)
 	cg := newTestCgroup(b)
 	cpu := samples{}
@@ -237,7 +245,7 @@ func BenchmarkInitReapCPU(b *testing.B) {
 // a new pid namespace (unshare's own cost included, the same for all).
 // Target: orphand <= 1.5x catatonit.
 func BenchmarkInitStartup(b *testing.B) {
-	cs := contenders(b, true)
+	cs := contenders(b, "orphand-nocgroup", "pid1.Run-alone")
 	cg := newTestCgroup(b)
 	dir, err := cg.fs.OpenDir(cg.rel)
 	if err != nil {
@@ -271,7 +279,7 @@ func BenchmarkInitStartup(b *testing.B) {
 // rest is the binary's pages, shared with the page cache). Target: orphand
 // <= 3 MB.
 func BenchmarkInitRSS(b *testing.B) {
-	cs := contenders(b, true)
+	cs := contenders(b, "orphand-nocgroup", "pid1.Run-alone", "exec-reaper")
 	cg := newTestCgroup(b)
 	rss, anon := samples{}, samples{}
 	for round := 0; round < b.N*3; round++ {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/orphand/orphand/internal/testutil"
 )
 
 // waitLoop keeps a shell alive, running its traps as signals come.
@@ -62,6 +64,19 @@ func TestInitsOwnFailures(t *testing.T) {
 				t.Errorf("stderr %q does not say %q", r.stderr.String(), tc.msg)
 			}
 		})
+	}
+}
+
+func TestRefusesAForeignProc(t *testing.T) {
+	t.Parallel()
+	needBinaries(t)
+	// A new pid namespace without its own /proc: the tree walks would read
+	// the host's processes.
+	unshare := testutil.RequireCommand(t, "unshare")
+	r := start(t, spec{wrap: []string{unshare, "--pid", "--fork"}, args: []string{"init", "--", "true"}})
+	r.expectExit(125)
+	if !strings.Contains(r.stderr.String(), "/proc belongs to another pid namespace") {
+		t.Errorf("stderr does not say why: %s", r.stderr.String())
 	}
 }
 

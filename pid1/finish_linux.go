@@ -27,8 +27,8 @@ import (
 // has returned.
 func (s *supervisor) finish(ctx context.Context) {
 	defer s.dropCgroup()
-	s.reapWaiting()
-	if s.cfg.NoKillRemaining || !s.leftovers() {
+	noChild := s.reapWaiting()
+	if s.cfg.NoKillRemaining || !s.leftovers(noChild) {
 		return
 	}
 	sig := s.cfg.killSignal()
@@ -48,9 +48,10 @@ func (s *supervisor) finish(ctx context.Context) {
 
 // leftovers reports whether anything remains to be killed: a descendant
 // (zombies count: their parents may be alive) or a live process in CMD's
-// cgroup.
-func (s *supervisor) leftovers() bool {
-	if s.role != roleNone {
+// cgroup. With no child left (noChild) a reaper has no descendant either:
+// the children of a process that dies are re-parented to it.
+func (s *supervisor) leftovers(noChild bool) bool {
+	if s.role != roleNone && !noChild {
 		if d, err := proctree.Descendants(s.self); err != nil || len(d) > 0 {
 			return true
 		}

@@ -78,6 +78,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 func (s *supervisor) run(ctx context.Context) (Result, error) {
+	if err := checkProc(s.self); err != nil {
+		return Result{}, err
+	}
 	nListen, err := listenFDs(os.Environ(), s.self)
 	if err != nil {
 		return Result{}, err

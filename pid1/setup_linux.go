@@ -62,6 +62,26 @@ func (s *supervisor) becomeReaper(required bool) error {
 	return nil
 }
 
+// checkProc makes sure /proc shows this process's own pid namespace: the
+// tree walks (who is left to kill) read it, and a /proc of the parent
+// namespace would show the host's processes under pid numbers that mean
+// other processes here.
+func checkProc(self int) error {
+	f, err := os.Open("/proc/self/stat")
+	if err != nil {
+		return fmt.Errorf("cannot read /proc (%w): mount /proc for this pid namespace (unshare --mount-proc; containers have it)", err)
+	}
+	defer f.Close()
+	st, err := proctree.ParseStat(f)
+	if err != nil {
+		return fmt.Errorf("cannot read /proc/self/stat: %w", err)
+	}
+	if st.Pid != self {
+		return fmt.Errorf("/proc belongs to another pid namespace (it shows this process as pid %d, not %d): mount /proc for this pid namespace, e.g. unshare --pid --fork --mount-proc", st.Pid, self)
+	}
+	return nil
+}
+
 // inheritedFDs lists the descriptors >= 3 that init inherited: those without
 // FD_CLOEXEC, since Go opens every descriptor of its own with O_CLOEXEC.
 func inheritedFDs() ([]int, error) {

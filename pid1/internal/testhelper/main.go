@@ -2,6 +2,7 @@
 //
 //	testhelper nosubreaper CMD ARGS…
 //	testhelper init CMD ARGS…
+//	testhelper exec-reaper CMD ARGS…
 //
 // nosubreaper runs CMD under a seccomp filter that makes
 // prctl(PR_SET_CHILD_SUBREAPER) fail with EINVAL, as a restrictive container
@@ -11,15 +12,23 @@
 // init is pid1.Run with its defaults in a binary of its own, for the
 // benchmarks: what `orphand init` would cost in start-up time and memory
 // without the agent's packages linked in.
+//
+// exec-reaper is the other way an init could be built, also for the
+// benchmarks: proctree.StartReaper reaping orphans while os/exec runs CMD
+// and waits for it (pid1.Start's design, the library way).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
+	"syscall"
 
 	"github.com/orphand/orphand/pid1"
+	"github.com/orphand/orphand/proctree"
 )
 
 func main() {
@@ -33,6 +42,8 @@ func main() {
 			fmt.Fprintln(os.Stderr, "testhelper:", err)
 			os.Exit(1)
 		}
+	case "exec-reaper":
+		os.Exit(execReaper(os.Args[2:]))
 	case "init":
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		res, err := pid1.Run(context.Background(), pid1.Config{Args: os.Args[2:], Logger: log})
@@ -43,4 +54,33 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "testhelper: unknown mode %q\n", os.Args[1])
 	os.Exit(2)
+}
+
+// execReaper runs argv with os/exec next to proctree's reaper and returns
+// the exit code an init would exit with.
+func execReaper(argv []string) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := proctree.StartReaper(ctx, proctree.ReaperConfig{Pid: -1, EnableChildSubreaper: os.Getpid() != 1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testhelper exec-reaper:", err)
+		return 125
+	}
+	defer r.Wait()
+	defer cancel()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	fmt.Fprintln(os.Stderr, "testhelper exec-reaper:", err)
+	return 125
 }

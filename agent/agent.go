@@ -110,6 +110,9 @@ func (a *Agent) featureList() []string {
 	if bf.Freeze {
 		f = append(f, "cgroup.freeze")
 	}
+	if t, ok := a.backend.(tracker); ok {
+		f = append(f, t.Tracking()) // the proc backend: how forks are followed
+	}
 	if a.cfg.Subreaper {
 		f = append(f, "subreaper")
 	}

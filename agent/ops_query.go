@@ -100,6 +100,9 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	if b, err := json.Marshal(a.backend.Features()); err == nil {
 		_ = json.Unmarshal(b, &st.Cgroup)
 	}
+	if t, ok := a.backend.(tracker); ok && st.Cgroup != nil {
+		st.Cgroup["tracking"], st.Cgroup["limitations"] = t.Tracking(), t.Limitations()
+	}
 	a.mu.Lock()
 	for _, g := range a.groups {
 		if policy.MaySee(c.peer.caller, g.OwnerUID) {

@@ -164,7 +164,7 @@ func (a *Agent) opRegister(ctx context.Context, c *conn, req ipc.Request, resp *
 // starts watching the spawner. It returns the group and its member count.
 func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parentID string, spawner *proctree.Process, host policy.Host) (*group, int, error) {
 	caller := c.peer.caller
-	origin, err := procCgroup(spawner.Pid())
+	origin, err := a.originOf(ctx, spawner.Pid())
 	if err != nil {
 		return nil, 0, noSuchProcess(spawner.Pid(), err)
 	}
@@ -256,7 +256,7 @@ func (a *Agent) collect(caller policy.Caller, host policy.Host, pid int, origin,
 			continue
 		}
 		seen[d] = true
-		path, err := procCgroup(d)
+		path, err := a.placeOf(d)
 		if err != nil {
 			continue // gone
 		}
@@ -303,7 +303,7 @@ func (a *Agent) catchEscapees(ctx context.Context, cg cgroup.Group, origin strin
 		found := 0
 		for _, m := range members {
 			for _, ch := range children(m) {
-				if path, err := procCgroup(ch); err == nil && path == origin {
+				if path, err := a.placeOf(ch); err == nil && path == origin {
 					if cg.Attach(ctx, ch) == nil {
 						found++
 					}

@@ -140,7 +140,7 @@ func (a *Agent) attachTarget(caller policy.Caller, g *group, p *proctree.Process
 }
 
 func (a *Agent) attachSubtree(ctx context.Context, caller policy.Caller, host policy.Host, g *group, p *proctree.Process) error {
-	origin, err := procCgroup(p.Pid())
+	origin, err := a.originOf(ctx, p.Pid())
 	if err != nil {
 		return noSuchProcess(p.Pid(), err)
 	}

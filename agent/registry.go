@@ -24,13 +24,13 @@ func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
 	case ipc.StateActive:
 		a.groups[g.ID] = g
 		if g.cg != nil {
-			a.byPath[g.Ref.Path] = g
+			a.byPath[placeKey(g)] = g
 		}
 		a.live.add(g, 1)
 	case ipc.StateDead, ipc.StateReleased:
 		g.Ended = now
-		if a.byPath[g.Ref.Path] == g {
-			delete(a.byPath, g.Ref.Path)
+		if g.cg != nil && a.byPath[placeKey(g)] == g {
+			delete(a.byPath, placeKey(g))
 		}
 		if from == ipc.StateActive || from == ipc.StateKilling {
 			a.live.add(g, -1)

@@ -292,38 +292,39 @@ func (b *Backend) groupOfLocked(pid int) *Group {
 // PlaceOf is the proc backend's answer to "which cgroup is this process
 // in?", which the agent asks to nest a registration in the group its
 // spawner belongs to: the ids of the groups holding pid, outermost first,
-// as a path ("/outer/inner"), or "" when no group tracks it. A process
-// that a tracked process forked moments ago is found even if its fork was
-// not followed yet: PlaceOf first catches up with the proc connector's
-// queued events, then with a walk from its nearest tracked ancestor.
-func (b *Backend) PlaceOf(ctx context.Context, pid int) string {
-	if place := b.placeOf(pid); place != "" {
-		return place
+// as a path ("/outer/inner"), or "" when no group tracks it (as far as
+// the backend knows now: see Follow).
+func (b *Backend) PlaceOf(pid int) string { return b.placeOf(pid) }
+
+// Follow catches up with forks that may have made pid a member and were
+// not followed yet (a process a tracked one forked moments ago): the proc
+// connector's queued events first, then a walk from pid's nearest tracked
+// ancestor. It does nothing for a pid already tracked.
+func (b *Backend) Follow(ctx context.Context, pid int) {
+	if b.placeOf(pid) != "" {
+		return
 	}
 	if b.conn != nil {
-		if err := b.conn.sync(ctx); err == nil {
-			if place := b.placeOf(pid); place != "" {
-				return place
-			}
+		if err := b.conn.sync(ctx); err == nil && b.placeOf(pid) != "" {
+			return
 		}
 	}
-	ancestors := map[int]bool{}
+	seen := map[int]bool{}
 	for a, i := pid, 0; a > 1 && i < 4096; i++ {
 		st, err := proctree.ReadStat(a)
-		if err != nil || ancestors[st.PPid] {
-			break
+		if err != nil || seen[st.PPid] {
+			return
 		}
 		a = st.PPid
-		ancestors[a] = true
+		seen[a] = true
 		b.mu.Lock()
 		tracked := b.groupOfLocked(a) != nil
 		b.mu.Unlock()
 		if tracked {
 			b.settle([]int{a})
-			break
+			return
 		}
 	}
-	return b.placeOf(pid)
 }
 
 func (b *Backend) placeOf(pid int) string {

@@ -27,4 +27,7 @@ func (b *Backend) Limitations() []string { return nil }
 func (b *Backend) GroupOf(int) (string, bool) { return "", false }
 
 // PlaceOf finds nothing on this system.
-func (b *Backend) PlaceOf(context.Context, int) string { return "" }
+func (b *Backend) PlaceOf(int) string { return "" }
+
+// Follow does nothing on this system.
+func (b *Backend) Follow(context.Context, int) {}

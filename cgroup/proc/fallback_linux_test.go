@@ -65,8 +65,8 @@ func TestFallbackWalksPeriodically(t *testing.T) {
 }
 
 // TestPlaceOf: the agent's "which group is this process in?" — a path of
-// group ids — finds a child forked moments ago even before any walk or
-// event handling adopted it (the interval here is an hour).
+// group ids. Follow finds a child forked moments ago even before any walk
+// or event handling adopted it (the interval here is an hour).
 func TestPlaceOf(t *testing.T) {
 	forEachMode(t, func(t *testing.T, _ *proc.Backend, m mode) {
 		cfg := m.cfg
@@ -88,17 +88,19 @@ func TestPlaceOf(t *testing.T) {
 		w.release(t)
 		kids := w.pids(t, 2)
 		for _, kid := range kids {
-			if got := b.PlaceOf(c, kid); got != "/outer" {
+			b.Follow(c, kid)
+			if got := b.PlaceOf(kid); got != "/outer" {
 				t.Errorf("PlaceOf(%d) = %q, want /outer", kid, got)
 			}
 		}
 		if err := inner.Attach(c, kids[0]); err != nil {
 			t.Fatal(err)
 		}
-		if got := b.PlaceOf(c, kids[0]); got != "/outer/inner" {
+		if got := b.PlaceOf(kids[0]); got != "/outer/inner" {
 			t.Errorf("PlaceOf after Attach = %q", got)
 		}
-		if got := b.PlaceOf(c, os.Getpid()); got != "" {
+		b.Follow(c, os.Getpid())
+		if got := b.PlaceOf(os.Getpid()); got != "" {
 			t.Errorf("PlaceOf(self) = %q", got)
 		}
 	})

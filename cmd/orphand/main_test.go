@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -324,12 +325,61 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// --backend proc is refused until it exists, with exit status 1.
-func TestBackendProcNotYet(t *testing.T) {
+// --backend proc serves, and hello says how it follows forks (with the
+// proc connector when root in the initial namespaces, as CI is).
+func TestBackendProc(t *testing.T) {
 	dir := t.TempDir()
-	code, _, stderr := run("--backend", "proc", "--socket", filepath.Join(dir, "s.sock"),
+	sock := filepath.Join(dir, "s.sock")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(self, "serve", "--backend", "proc", "--socket", sock,
 		"--state-dir", filepath.Join(dir, "state"), "--config", emptyConfig(t))
-	if code != exitFailure || !strings.Contains(stderr, "not implemented yet") {
-		t.Fatalf("code %d stderr %q", code, stderr)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	var c net.Conn
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err = net.Dial("unix", sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent does not listen: %v\n%s", err, stderr.String())
+		}
+	}
+	if _, err := c.Write([]byte(`{"op":"hello","id":1}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadBytes('\n')
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "proc-rescan"
+	if os.Geteuid() == 0 {
+		want = "proc-connector"
+	}
+	var r ipc.Response
+	if err := json.Unmarshal(line, &r); err != nil || !r.OK || r.Backend != "proc" || !slices.Contains(r.Features, want) {
+		t.Fatalf("hello: %s; want the proc backend with %s", line, want)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	exited = true
+	if err != nil {
+		t.Fatalf("agent exit: %v\n%s", err, stderr.String())
 	}
 }

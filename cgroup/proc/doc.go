@@ -24,12 +24,12 @@
 //   - The proc connector (NETLINK_CONNECTOR, CN_IDX_PROC;
 //     drivers/connector/cn_proc.c), when the agent has CAP_NET_ADMIN and
 //     runs in the initial pid and user namespaces (the kernel answers no
-//     one else; the probe waits for its acknowledgement). One socket and
-//     one goroutine serve every group. The kernel reports a fork before
-//     the child runs and before the parent can exit, and an exit before
-//     the pid can be reused, in order; so the child of a tracked process
-//     is adopted even when its parent exits at once — a double fork is
-//     caught. A child already gone when its event is read is kept as a
+//     one else; the probe waits for its acknowledgement). One socket,
+//     read by one goroutine, serves every group. The kernel reports a
+//     fork before the child runs and before the parent can exit, and an
+//     exit before the pid can be reused, in order; so the child of a
+//     tracked process is adopted even when its parent exits at once — a
+//     double fork is caught. A child already gone when its event is read is kept as a
 //     "ghost" (its pid only) until its exit event, so that the forks it
 //     made are attributed too. A child is opened by pid after its event
 //     and accepted only if it started no later than the event. When the

@@ -29,9 +29,9 @@
 //     fork before the child runs and before the parent can exit, and an
 //     exit before the pid can be reused, in order; so the child of a
 //     tracked process is adopted even when its parent exits at once — a
-//     double fork is caught. A child already gone when its event is read is kept as a
-//     "ghost" (its pid only) until its exit event, so that the forks it
-//     made are attributed too. A child is opened by pid after its event
+//     double fork is caught. A child already gone when its event is read
+//     is kept as a "ghost" (its pid only) until its exit event, so that
+//     the forks it made are attributed too. A child is opened by pid after its event
 //     and accepted only if it started no later than the event. When the
 //     socket's buffer overflows the kernel drops events (ENOBUFS): every
 //     group is walked again, and a double fork completed meanwhile is

@@ -130,10 +130,12 @@ func (b *Backend) Stats() Stats {
 }
 
 // Create makes a group and tracks spec.Pids and their descendants in it.
-// A pid already tracked in another group moves to the new one (its
-// tracked descendants stay where they are, as with cgroups). spec.Parent
-// must be a group of this backend; spec.Stop and spec.Description are not
-// used (nothing kills a proc group but the agent).
+// A pid already tracked in another group moves to the new one, and so do
+// its descendants tracked in a group the new one is nested in (as the
+// agent moves a spawner's descendants that share its cgroup); descendants
+// tracked in other groups stay there. spec.Parent must be a group of this
+// backend; spec.Stop and spec.Description are not used (nothing kills a
+// proc group but the agent).
 func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, error) {
 	if err := cgroup.ValidateID(spec.ID); err != nil {
 		return nil, err
@@ -212,6 +214,7 @@ func (b *Backend) create(spec cgroup.Spec, procs []*proctree.Process) (cgroup.Gr
 		b.attachLocked(g, p)
 	}
 	b.mu.Unlock()
+	b.claimFromEnclosing(g, roots)
 	b.settle(roots)
 	b.wake()
 	return g, nil

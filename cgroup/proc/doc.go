@@ -55,9 +55,10 @@
 //
 // # Groups
 //
-// A process belongs to one group: attaching a tracked process moves it
-// (its tracked descendants stay where they are, as with cgroups), and
-// Create's pids move likewise. A group created with a Parent (of this
+// A process belongs to one group: attaching a tracked process moves it,
+// with its descendants tracked in a group the new one is nested in (as
+// the agent moves a spawner's descendants that share its cgroup); Create's
+// pids move likewise. A group created with a Parent (of this
 // backend) is nested: the parent's Members include the nested group's,
 // and killing the parent kills them — they descend from the parent's
 // processes. Removing a group removes the groups nested in it. The

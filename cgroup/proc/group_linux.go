@@ -42,6 +42,16 @@ func (g *Group) Place() string {
 	return g.parent.Place() + "/" + g.id
 }
 
+// nestedIn reports whether g is nested, at any depth, in outer.
+func (g *Group) nestedIn(outer *Group) bool {
+	for p := g.parent; p != nil; p = p.parent {
+		if p == outer {
+			return true
+		}
+	}
+	return false
+}
+
 // depth counts the groups g is nested in.
 func (g *Group) depth() int {
 	d := 0
@@ -51,10 +61,11 @@ func (g *Group) depth() int {
 	return d
 }
 
-// Attach tracks pid (the whole process) and its untracked descendants in
-// g. A pid tracked in another group moves to g; its descendants tracked
-// elsewhere stay there. It fails with an error wrapping os.ErrProcessDone
-// when pid is gone or already exited.
+// Attach tracks pid (the whole process) and its descendants in g: the
+// untracked ones, and those tracked in a group g is nested in; a pid
+// tracked in another group moves to g. Descendants tracked in other groups
+// stay there. It fails with an error wrapping os.ErrProcessDone when pid
+// is gone or already exited.
 func (g *Group) Attach(ctx context.Context, pid int) error {
 	b := g.b
 	p, err := b.openTarget(pid)
@@ -69,6 +80,7 @@ func (g *Group) Attach(ctx context.Context, pid int) error {
 	}
 	b.attachLocked(g, p)
 	b.mu.Unlock()
+	b.claimFromEnclosing(g, []int{pid})
 	b.settle([]int{pid})
 	return ctx.Err()
 }

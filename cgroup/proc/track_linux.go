@@ -146,6 +146,32 @@ func (b *Backend) pruneLocked(g *Group) {
 	}
 }
 
+// claimFromEnclosing moves into g the descendants of roots that are
+// tracked in a group g is nested in: a process placed in a nested group
+// takes along what it started while it was in the enclosing one.
+func (b *Backend) claimFromEnclosing(g *Group, roots []int) {
+	if g.parent == nil {
+		return
+	}
+	var pids []int
+	for _, root := range roots {
+		ds, _ := proctree.Descendants(root)
+		pids = append(pids, ds...)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, pid := range pids {
+		m := b.index[pid]
+		if m == nil || !m.live() || m.g == g || !g.nestedIn(m.g) {
+			continue
+		}
+		// A live member holds its pid: the walk's pid is that process.
+		delete(m.g.members, m)
+		m.g = g
+		g.members[m] = struct{}{}
+	}
+}
+
 // candidate is a process found by a walk, opened but not yet verified.
 type candidate struct {
 	p  *proctree.Process

@@ -57,7 +57,9 @@
 // all spawners, with no polling. With on "disconnect" the trigger is instead
 // the end of the connection that registered the group (EOF, a reset, or the
 // agent closing it after too_large), for whatever reason other than the
-// agent itself stopping; the spawner's exit then triggers nothing.
+// agent itself stopping — but the next agent, which cannot have that
+// connection, kills the group when it starts (see Restart); the spawner's
+// exit triggers nothing.
 //
 // watch makes a watch group, the seed's model: the watched process ("pid",
 // default the caller) and the targets ("kill") are held as pidfds from the
@@ -120,10 +122,35 @@
 // When Run's context ends the agent stops accepting, lets requests in
 // flight finish and kills in flight complete for up to Config.ShutdownGrace
 // (then cancels them: such a group stays in "killing"), stops watching, and
-// returns. It does not kill registered groups — their spawners are alive —
-// and it forgets them: until restart safety exists (state records and the
-// fd store), a restarted agent does not watch the groups of the previous
-// one, whose cgroups stay in place.
+// returns. It does not kill registered groups — their spawners are alive.
+// With a [Durable] (WithDurable; the orphand binary always has one) their
+// records stay on disk and the next agent takes them over; without one they
+// are forgotten, and their cgroups stay in place.
+//
+// # Restart
+//
+// The agent may be killed at any instant; docs/restart.md has the whole
+// story. With a Durable, every group's [Record] is written (package state:
+// a journal, one flush per batch of changes) at every state change, and
+// before a request that changes one is answered: a subtree registration
+// writes its record once before its cgroup is made (state "registering") and
+// again, active, before it answers; a kill request's killing record is on
+// disk before anything is signalled (a trigger's kill starts at once: a
+// restarted agent derives it again). A registration whose record cannot be
+// written is undone and refused. Under systemd the pidfds of spawners and
+// watch targets also go into the fd store ([FDStore]), named after their
+// group, and leave it when the group ends.
+//
+// Run, before it serves, takes over what the records describe: a live
+// spawner (found through its stored pidfd, else by pid, start time and
+// pidfs inode — a pid reused meanwhile is never taken for the old process)
+// is watched again; a group whose spawner died is killed at once; a group
+// being killed is killed again for what is left of its grace; an
+// on=disconnect group is killed, its connection having ended; a
+// registration cut short is completed if its cgroup exists and forgotten
+// otherwise; watch targets that died or whose pid was reused are dropped.
+// Groups under the backend's root that no record names are left alone,
+// reported in status (Unrecorded, to root) and removed once empty.
 //
 // # Authorization
 //
@@ -145,6 +172,8 @@
 // Agent.mu guards the registry and every group's mutable fields; it is a
 // leaf lock (see [Agent]). Watcher registrations and cancellations, pidfd
 // closes and all I/O happen without it. Every state change goes through
-// one function, transitionLocked, which also publishes the event: it is
-// where persistence of the plain [Record] will hook in.
+// one function, transitionLocked, which also publishes the event and
+// queues a copy of the group's [Record]; one goroutine (persistLoop) writes
+// the queue without the lock, and whoever must wait for the disk waits on
+// the queued write, never under the lock.
 package agent

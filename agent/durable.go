@@ -85,13 +85,15 @@ func OpenDurable(ctx context.Context, dir string, log *slog.Logger) (*Durable, e
 	default:
 		max, source, perr := probeFDStoreMax(ctx)
 		switch {
-		case perr == nil && max == 0 && len(handed) == 0:
+		case len(handed) == 0 && perr != nil:
+			// A notify socket without a systemd to ask (a test harness,
+			// another supervisor): pidfds sent there would be lost.
+			log.Info("fd store not in use: cannot ask systemd whether this unit has one", "err", perr)
+			_ = n.Close()
+		case len(handed) == 0 && max == 0:
 			log.Warn("fd store not in use: the unit has FileDescriptorStoreMax=0 (set it, e.g. to 16384, to keep spawners' pidfds across restarts)", "source", source)
 			_ = n.Close()
 		default:
-			if perr != nil {
-				log.Info("cannot read the fd store's size; using it anyway", "err", perr)
-			}
 			log.Info("fd store in use: spawners' and watch targets' pidfds are kept by systemd across restarts",
 				"max", max, "source", source, "handed_back", len(handed))
 			cfg.FDStore, closer = n, n

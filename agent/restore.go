@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/orphand/orphand/cgroup"
@@ -46,12 +47,13 @@ func (a *Agent) restore(ctx context.Context) {
 	for _, ref := range listed {
 		r.refs[ref.ID] = ref
 	}
-	groups := map[string]*group{}
-	for _, rec := range recs {
+	r.groups = map[string]*group{}
+	for _, rec := range recs { // parents first: a re-created group nests in its parent's
 		if g := r.group(ctx, rec); g != nil {
-			groups[g.ID] = g
+			r.groups[g.ID] = g
 		}
 	}
+	groups := r.groups
 	order := linkParentsFirst(groups)
 
 	a.mu.Lock()
@@ -77,6 +79,7 @@ type restoring struct {
 	a         *Agent
 	handed    *handedFDs
 	refs      map[string]cgroup.Ref // the backend's groups, by id
+	groups    map[string]*group     // restored so far, by id
 	recIDs    map[string]bool       // every id with a record, usable or not
 	rewrite   map[*group]bool       // groups whose record changes
 	fromStore map[*proctree.Process]bool
@@ -89,8 +92,9 @@ type killPlan struct {
 	opts   cgroup.KillOptions
 }
 
-// decode reads the records, in creation order. A record that does not
-// decode is left on disk (a later version may read it) and reported.
+// decode reads the records, parents before the groups nested in them, else
+// in creation order. A record that does not decode is left on disk (a
+// later version may read it) and reported.
 func (r *restoring) decode(raw map[string][]byte) []Record {
 	r.recIDs = map[string]bool{}
 	var recs []Record
@@ -109,6 +113,19 @@ func (r *restoring) decode(raw map[string][]byte) []Record {
 		recs = append(recs, rec)
 	}
 	slices.SortFunc(recs, func(x, y Record) int { return x.Created.Compare(y.Created) })
+	byID := map[string]*Record{}
+	for i := range recs {
+		byID[recs[i].ID] = &recs[i]
+	}
+	depth := map[string]int{}
+	for _, rec := range recs {
+		d := 0
+		for p := byID[rec.Parent]; p != nil && d <= len(recs); p = byID[p.Parent] {
+			d++ // bounded: damaged records could hold a cycle
+		}
+		depth[rec.ID] = d
+	}
+	slices.SortStableFunc(recs, func(x, y Record) int { return depth[x.ID] - depth[y.ID] })
 	return recs
 }
 
@@ -149,6 +166,11 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		g.Ref, g.State = ref, ipc.StateActive
 		r.markRewrite(g)
 		r.st.completed++
+		defer func() {
+			if g.cg != nil && g.spawner != nil {
+				a.completeMove(ctx, g)
+			}
+		}()
 	}
 	if g.ended() {
 		g.handlesClosed = true
@@ -162,6 +184,9 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 	}
 	if g.Kind == ipc.KindSubtree {
 		cg, err := a.loadGroup(ctx, g.Ref)
+		if rc, ok := a.backend.(recreator); ok && isGone(err) {
+			cg, err = r.recreate(ctx, rc, g)
+		}
 		switch {
 		case isGone(err):
 			// Everything in it exited, and the cgroup went, while the
@@ -178,7 +203,7 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		}
 		g.cg = cg
 	}
-	if g.State == ipc.StateActive && g.On == ipc.OnExit {
+	if g.State == ipc.StateActive && g.On == ipc.OnExit && g.spawner == nil {
 		p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
 		r.st.spawner(how)
 		g.spawner = p
@@ -283,11 +308,80 @@ func (a *Agent) enterLocked(g *group, rewrite bool) {
 		a.kickSweeper()
 	} else {
 		if g.cg != nil {
-			a.byPath[g.Ref.Path] = g
+			a.byPath[placeKey(g)] = g
 		}
 		a.live.add(g, 1)
 	}
 	if rewrite {
 		a.recordLocked(g)
 	}
+}
+
+// completeMove finishes the move of a registration cut short: the crash
+// may have come after the cgroup was made but before every process was in
+// it. The spawner, if it is not inside yet, and its descendants that share
+// its cgroup are moved now, then children forked meanwhile. Policy was
+// checked on them before the record was written; what they forked since
+// belongs to the group, as at registration.
+func (a *Agent) completeMove(ctx context.Context, g *group) {
+	origin, err := a.placeOf(g.spawner.Pid())
+	if err != nil || origin == g.Ref.Path || strings.HasPrefix(origin, g.Ref.Path+"/") {
+		return
+	}
+	pids := []int{g.spawner.Pid()}
+	for i := 0; i < len(pids); i++ {
+		for _, c := range children(pids[i]) {
+			if path, err := a.placeOf(c); err == nil && path == origin {
+				pids = append(pids, c)
+			}
+		}
+	}
+	for _, pid := range pids {
+		if err := g.cg.Attach(ctx, pid); err != nil {
+			a.log.Debug("completing a cut-short registration: a process could not be moved (gone?)", "group", g.ID, "pid", pid, "err", err)
+		}
+	}
+	if _, err := a.catchEscapees(ctx, g.cg, origin); err != nil {
+		a.log.Warn("completing a cut-short registration: re-checking for forks failed", "group", g.ID, "err", err)
+	}
+	a.log.Info("completed the move of a registration cut short", "group", g.ID, "moved", len(pids))
+}
+
+// recreator is implemented by a backend whose groups do not outlive the
+// agent (the proc backend): a group is made again, with the same id,
+// around its spawner's pidfd.
+type recreator interface {
+	CreateWith(ctx context.Context, spec cgroup.Spec, ps ...*proctree.Process) (cgroup.Group, error)
+}
+
+// recreate makes g's group again around its spawner, found again, for a
+// backend that keeps nothing in the kernel. A spawner that exited while no
+// agent ran leaves nothing to find (what it started has been reparented):
+// the group then counts as gone.
+func (r *restoring) recreate(ctx context.Context, rc recreator, g *group) (cgroup.Group, error) {
+	a := r.a
+	p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
+	r.st.spawner(how)
+	if p == nil {
+		a.log.Warn("a group's spawner exited while no agent ran; this backend cannot find what it left behind",
+			"group", g.ID, "backend", a.backend.Name(), "spawner", how)
+		return nil, fmt.Errorf("recreate %s: %w", g.ID, cgroup.ErrNotFound)
+	}
+	spec := cgroup.Spec{ID: g.ID, Pids: []int{p.Pid()}, Description: describe(g.ID, g.Name, p.Pid(), g.OwnerUID), Stop: g.killOptions()}
+	if parent := r.groups[g.Parent]; parent != nil && parent.cg != nil && !parent.ended() {
+		spec.Parent = parent.cg
+	}
+	cg, err := rc.CreateWith(ctx, spec, p)
+	if err != nil || g.State != ipc.StateActive || g.On != ipc.OnExit {
+		p.Close() // the backend holds its own duplicate
+	} else {
+		g.spawner = p
+		r.fromStore[p] = how == foundFDStore
+	}
+	if err == nil {
+		g.Ref = cg.Ref()
+		r.markRewrite(g)
+		r.st.recreated++
+	}
+	return cg, err
 }

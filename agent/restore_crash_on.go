@@ -5,49 +5,36 @@ package agent
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 )
 
-// CrashEnv names the crash point of a test build: "NAME" (the first time
-// the agent reaches it) or "NAME@N" (the Nth time). The agent then writes
-// one line to stderr and SIGKILLs itself. Only a binary built with the tag
-// orphand_crashpoints reads it: release builds have no crash points at all,
-// so no environment can make them kill themselves.
-const CrashEnv = "ORPHAND_CRASHPOINT"
+// CrashFileEnv names, in a test build (tag orphand_crashpoints), a file
+// holding the name of a crash point. When the agent reaches that point it
+// removes the file — so that the agent started next does not crash there
+// too — writes one line to stderr and SIGKILLs itself. A file rather than a
+// variable: under systemd the test arms a crash point in an agent that is
+// already running, and the restarted one inherits the same environment.
+// Release builds have no crash points at all: nothing can make them kill
+// themselves.
+const CrashFileEnv = "ORPHAND_CRASHPOINT_FILE"
 
-var crash struct {
-	once sync.Once
-	name string
-	at   int
-
-	mu   sync.Mutex
-	hits int
-}
+var crashFile = os.Getenv(CrashFileEnv)
 
 func crashPoint(name string) {
-	crash.once.Do(func() {
-		v := os.Getenv(CrashEnv)
-		crash.name, crash.at = v, 1
-		if n, at, ok := strings.Cut(v, "@"); ok {
-			crash.name = n
-			crash.at, _ = strconv.Atoi(at)
-		}
-	})
-	if crash.name != name {
+	if crashFile == "" {
 		return
 	}
-	crash.mu.Lock()
-	crash.hits++
-	hit := crash.hits == crash.at
-	crash.mu.Unlock()
-	if hit {
-		fmt.Fprintf(os.Stderr, "orphand: crash point %s reached: SIGKILL\n", name)
-		_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // the signal is on its way
+	b, err := os.ReadFile(crashFile)
+	if err != nil || strings.TrimSpace(string(b)) != name {
+		return
 	}
+	if err := os.Remove(crashFile); err != nil {
+		return // another goroutine got here first
+	}
+	fmt.Fprintf(os.Stderr, "orphand: crash point %s reached: SIGKILL\n", name)
+	_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // the signal is on its way
 }
 
 const crashPoints = true

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/cgroup/cgroupfs"
 )
 
@@ -121,10 +122,11 @@ func (l *logBuffer) String() string {
 // systemd would across restarts.
 type restartable struct {
 	t       *testing.T
-	backend *cgroupfs.Backend
-	root    string       // the backend root's directory
-	dir     string       // state directory
-	fds     *fakeFDStore // nil: no fd store
+	open    func() cgroup.Backend // a fresh backend for each agent
+	backend cgroup.Backend        // the current agent's
+	root    string                // the backend root's directory
+	dir     string                // state directory
+	fds     *fakeFDStore          // nil: no fd store
 	log     *logBuffer
 	cur     *testAgent
 	durable *Durable
@@ -133,14 +135,16 @@ type restartable struct {
 func newRestartable(t *testing.T, withFDStore bool) *restartable {
 	t.Helper()
 	rel, dir := cgroupRoot(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := cgroupfs.Open(ctx, cgroupfs.Config{Root: rel, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("cgroupfs: %v", err)
+	open := func() cgroup.Backend {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := cgroupfs.Open(ctx, cgroupfs.Config{Root: rel, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("cgroupfs: %v", err)
+		}
+		return b
 	}
-	t.Cleanup(func() { b.Close() })
-	r := &restartable{t: t, backend: b, root: dir, dir: filepath.Join(t.TempDir(), "state")}
+	r := &restartable{t: t, open: open, root: dir, dir: filepath.Join(t.TempDir(), "state")}
 	if withFDStore {
 		r.fds = newFakeFDStore(t)
 	}
@@ -163,6 +167,7 @@ func (r *restartable) start() *testAgent {
 		t.Fatal(err)
 	}
 	r.durable = d
+	r.backend = r.open()
 	sock := filepath.Join(t.TempDir(), "orphand.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -171,7 +176,8 @@ func (r *restartable) start() *testAgent {
 	ready := make(chan struct{})
 	c := testConfig()
 	c.OnReady = func() { close(ready) }
-	a, err := New(c, r.backend, log, WithDurable(d))
+	b := r.backend
+	a, err := New(c, b, log, WithDurable(d))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,6 +192,7 @@ func (r *restartable) start() *testAgent {
 				t.Errorf("Run: %v", err)
 			}
 			d.Close()
+			b.Close()
 		})
 	}
 	select {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/orphand/orphand/agent/state"
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/cgroup/proc"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -243,7 +245,7 @@ func TestRestartCompletesInterruptedRegistration(t *testing.T) {
 	r := newRestartable(t, false)
 	moved, notMoved := spawn(t, "sleep", "300"), spawn(t, "sleep", "300")
 	pm, pn := open(t, moved.Process.Pid), open(t, notMoved.Process.Pid)
-	rel := strings.TrimPrefix(r.root, r.backend.Features().Mount)
+	rel := strings.TrimPrefix(r.root, mountOf(t))
 	moveInto(t, r.root, "aaaaaaaaaa01", moved.Process.Pid)
 	rec := func(id string, p *proctree.Process) Record {
 		return Record{
@@ -286,7 +288,7 @@ func TestRestartResumesKill(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(r.root, "cccccccccc01", "cgroup.procs"), []byte(strconv.Itoa(kids[0])), 0); err != nil {
 		t.Fatal(err)
 	}
-	rel := strings.TrimPrefix(r.root, r.backend.Features().Mount)
+	rel := strings.TrimPrefix(r.root, mountOf(t))
 	grace := 3 * time.Second
 	writeRecords(t, r.dir, Record{
 		ID: "cccccccccc01", Kind: ipc.KindSubtree, On: ipc.OnExit, Spawner: psh.Identity(), Signal: "SIGTERM",
@@ -314,7 +316,7 @@ func TestRestartUnrecordedGroups(t *testing.T) {
 		t.Fatal(err)
 	}
 	moveInto(t, r.root, "bbbbbbbbbb02", stray.Process.Pid)
-	rel := strings.TrimPrefix(r.root, r.backend.Features().Mount)
+	rel := strings.TrimPrefix(r.root, mountOf(t))
 
 	c := dial(t, r.start().sock)
 	st := c.ok(ipc.Request{Op: ipc.OpStatus}).Status
@@ -404,4 +406,47 @@ func TestStoredFDNames(t *testing.T) {
 			t.Errorf("IsStoredFDName(%q) = %v", name, !ok)
 		}
 	}
+}
+
+func mountOf(t *testing.T) string {
+	m, err := cgroup.Discover()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Path
+}
+
+// With the proc backend nothing of a group outlives the agent: the next
+// agent makes the group again around its live spawner (and its children,
+// walked again); a group whose spawner died meanwhile cannot be found.
+func TestRestartProcBackend(t *testing.T) {
+	r := newRestartable(t, false)
+	r.open = func() cgroup.Backend {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := proc.Open(ctx, proc.Config{Logger: testLogger(t)})
+		if err != nil {
+			t.Fatalf("proc: %v", err)
+		}
+		return b
+	}
+	c := dial(t, r.start().sock)
+	live, _ := procShell(t, r.root, "sleep 1000 & wait")
+	gone, _ := procShell(t, r.root, "sleep 1000 & wait")
+	g1 := c.ok(ipc.Request{Op: ipc.OpRegister, Pid: live.Process.Pid}).Group
+	g2 := c.ok(ipc.Request{Op: ipc.OpRegister, Pid: gone.Process.Pid}).Group
+	kids := openAll(t, waitMembers(t, c, g1.ID, 2))
+	c = dial(t, r.restart(func() { killReap(gone) }).sock)
+	if !strings.Contains(r.log.String(), "recreated=1") {
+		t.Error("the restore log does not report the re-created group")
+	}
+	if got := groupsByID(c); got[g1.ID].State != ipc.StateActive || got[g2.ID].State != ipc.StateDead {
+		t.Fatalf("after the restart: %s is %s (want active), %s is %s (want dead)", g1.ID, got[g1.ID].State, g2.ID, got[g2.ID].State)
+	}
+	waitMembers(t, c, g1.ID, 2) // the spawner and its child, found again
+	killReap(live)
+	for _, p := range kids {
+		waitExit(t, p)
+	}
+	waitState(t, c, g1.ID, ipc.StateDead)
 }

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/BurntSushi/toml"
 
@@ -244,7 +246,23 @@ func (f File) Agent() (agent.Config, error) {
 func oneLine(err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		return fmt.Errorf("line %d: %s", pe.Position.Line, escapeControls(pe.Message))
 	}
 	return errors.New(strings.Join(strings.Fields(err.Error()), " "))
+}
+
+// escapeControls writes control characters as Go escapes (\n, \x00): the
+// TOML parser quotes the bad input in its message, newlines included
+// (found by FuzzParse).
+func escapeControls(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

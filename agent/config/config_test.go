@@ -168,3 +168,14 @@ func TestDefaultsMatchAgent(t *testing.T) {
 		t.Fatalf("0 disables the timeouts: %v", err)
 	}
 }
+
+// The TOML parser quotes bad input in its errors, control characters and
+// all; the error stays on one line (a crasher FuzzParse found is kept in
+// testdata/fuzz).
+func TestParseErrorEscapesControls(t *testing.T) {
+	f := Default()
+	err := Parse(strings.NewReader("0=[0b\n00"), &f)
+	if err == nil || strings.ContainsAny(err.Error(), "\n\x00") || !strings.Contains(err.Error(), `\n`) {
+		t.Fatalf("err = %q", err)
+	}
+}

@@ -1,15 +1,22 @@
 package proc_test
 
 import (
+	"bufio"
 	"errors"
+	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/cgroup/internal/cgtest"
 	"github.com/orphand/orphand/cgroup/proc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -170,4 +177,48 @@ func syncEvents(t *testing.T, b *proc.Backend) {
 	if err := g.Remove(ctx(t, time.Second)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// helperExecFromThread waits for a line on stdin, then calls execve from a
+// thread that is not the thread-group leader, as Go programs may: the
+// kernel then reports the old leader's exit although the process lives on.
+func helperExecFromThread() error {
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		return err
+	}
+	errc := make(chan error)
+	for {
+		go func() {
+			runtime.LockOSThread() // never unlocked: this thread is not reused
+			if unix.Gettid() == os.Getpid() {
+				errc <- nil // the leader: try another thread
+				return
+			}
+			errc <- syscall.Exec("/bin/sh", []string{"sh", "-c", "sleep 1000 & echo $!; wait"}, os.Environ())
+		}()
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+}
+
+// TestExecFromThread: a member that execs from a thread other than its
+// leader stays tracked, and its children after the exec are tracked too.
+func TestExecFromThread(t *testing.T) {
+	forEachMode(t, func(t *testing.T, b *proc.Backend, _ mode) {
+		c := ctx(t, time.Minute)
+		w := start(t, "", cgtest.Helper("exec-from-thread"))
+		g, err := b.Create(c, cgroup.Spec{ID: "exec", Pids: []int{w.pid()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.release(t)
+		kid := w.pids(t, 1)[0]
+		if got := members(t, g); !slices.Equal(got, sorted(w.pid(), kid)) {
+			t.Errorf("Members = %v, want the exec'd spawner %d and its child %d", got, w.pid(), kid)
+		}
+		if id, ok := b.GroupOf(w.pid()); !ok || id != "exec" {
+			t.Errorf("GroupOf(spawner) = %q, %v", id, ok)
+		}
+	})
 }

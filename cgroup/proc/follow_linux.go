@@ -84,12 +84,15 @@ func (b *Backend) exitedEvent(ev procEvent) {
 	}
 	// The leader's exit is reported when it begins (its pidfd turns
 	// readable later). Read its flags to tell whether it is this member
-	// that exits or a previous holder of the pid whose event is late.
+	// that exits or a previous holder of the pid whose event is late. The
+	// leader also "exits" while the process lives on: when another thread
+	// calls execve (the old leader dies and the thread takes its pid), or
+	// calls pthread_exit; other threads are then still counted.
 	st, err := proctree.ReadStat(m.pid)
 	switch {
-	case err != nil || st.StartTime != m.start || st.IsZombie():
+	case err != nil || st.StartTime != m.start:
 		b.forgetLocked(m)
-	case st.Flags&pfExiting == 0:
+	case st.Flags&pfExiting == 0 && !st.IsZombie():
 		// Not exiting: the event was about a previous holder of the pid.
 	case st.NumThreads > 1:
 		m.leaderGone = true // other threads run on and may still fork

@@ -29,6 +29,7 @@ import (
 func TestMain(m *testing.M) {
 	cgtest.RegisterHelper("gated-tree", helperGatedTree)
 	cgtest.RegisterHelper("pid-reuse", helperPidReuse)
+	cgtest.RegisterHelper("exec-from-thread", helperExecFromThread)
 	cgtest.Main(m, "orphand-test-proc")
 }
 

@@ -261,8 +261,8 @@ func (b *Backend) verifyLocked(c candidate, ancestors map[int]bool) *member {
 	if c.st.StartTime != c.p.Identity().StartTime || c.p.Signal(0) != nil || parent.proc.Signal(0) != nil {
 		return reject()
 	}
-	if c.st.IsZombie() || c.st.Flags&pfExiting != 0 {
-		return reject() // dying: it forks no more, and its children are reparented
+	if dying(c.st) {
+		return reject() // it forks no more, and its children are reparented
 	}
 	if ex != nil {
 		b.forgetLocked(ex)
@@ -279,23 +279,31 @@ func (b *Backend) recheckExiting(adopted []*member) {
 	if b.conn == nil || len(adopted) == 0 {
 		return
 	}
-	var dying []*member
+	var gone []*member
 	for _, m := range adopted {
 		st, err := proctree.ReadStat(m.pid)
-		if err != nil || st.Flags&pfExiting != 0 || st.IsZombie() || st.StartTime != m.start {
-			dying = append(dying, m)
+		if err != nil || dying(st) || st.StartTime != m.start {
+			gone = append(gone, m)
 		}
 	}
-	if len(dying) == 0 {
+	if len(gone) == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, m := range dying {
+	for _, m := range gone {
 		if b.index[m.pid] == m {
 			b.forgetLocked(m)
 		}
 	}
+}
+
+// dying reports whether a process whose stat is st is exiting: its leader
+// is exiting or a zombie, and no other thread is left. (A leader that
+// exited alone — pthread_exit, or an execve in another thread, which
+// takes over its pid — leaves a living process.)
+func dying(st proctree.Stat) bool {
+	return (st.IsZombie() || st.Flags&pfExiting != 0) && st.NumThreads <= 1
 }
 
 // liveLocked prunes g and the groups nested in it and returns their live

@@ -40,6 +40,7 @@ type Agent struct {
 
 	durable     *Durable      // records and fd store; nil: nothing survives a restart
 	persistKick chan struct{} // wakes persistLoop (capacity 1)
+	persistMu   sync.Mutex    // held while records are written; taken before mu, never under it
 
 	limitLog limitLog // rate-limits the log lines of refused callers (its own lock)
 

@@ -123,7 +123,7 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 			return
 		}
 		a.work.async(func() {
-			if err := after.wait(a.killCtx); err != nil {
+			if err := a.durably(a.killCtx, after); err != nil {
 				a.log.Warn("killing a group whose killing state may not be on disk", "group", g.ID, "err", err)
 			}
 			crashPoint("kill.persisted")

@@ -84,7 +84,7 @@ func (a *Agent) opRelease(ctx context.Context, c *conn, req ipc.Request, _ *ipc.
 	a.unstoreGroupFDs(g)
 	a.closeHandles(g) // also cancels the spawner watch
 	// Answered once on disk: a restarted agent must not watch it again.
-	if err := w.wait(ctx); err != nil {
+	if err := a.durably(ctx, w); err != nil {
 		return notDurable(g.ID, "released", err)
 	}
 	return nil

@@ -210,7 +210,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if g.On == ipc.OnExit {
 		a.storeFDs(spawnerFDName(id), spawner) // before the group can end (and unstore it)
 	}
-	if err := a.insert(c, g, parent, adopt).wait(ctx); err != nil {
+	if err := a.durably(ctx, a.insert(c, g, parent, adopt)); err != nil {
 		return nil, 0, a.undoRegistration(g, err)
 	}
 	crashPoint("register.persisted")

@@ -73,7 +73,7 @@ func (a *Agent) opWatch(ctx context.Context, c *conn, req ipc.Request, resp *ipc
 		a.storeFDs(spawnerFDName(g.ID), watched)
 	}
 	a.storeFDs(targetsFDName(g.ID), targets...)
-	if err := a.insert(c, g, nil, nil).wait(ctx); err != nil {
+	if err := a.durably(ctx, a.insert(c, g, nil, nil)); err != nil {
 		return a.undoRegistration(g, err)
 	}
 	crashPoint("watch.persisted")
@@ -112,7 +112,7 @@ func (a *Agent) opAttach(ctx context.Context, c *conn, req ipc.Request, resp *ip
 		if err != nil {
 			return err
 		}
-		if err := w.wait(ctx); err != nil {
+		if err := a.durably(ctx, w); err != nil {
 			return notDurable(g.ID, fmt.Sprintf("watching pid %d too", p.Pid()), err)
 		}
 		return nil

@@ -28,6 +28,7 @@ type pendingWrite struct {
 }
 
 // wait waits until w is written. A nil w (no store) is written at once.
+// Call Agent.durably instead where the caller may do the write itself.
 func (w *pendingWrite) wait(ctx context.Context) error {
 	if w == nil {
 		return nil
@@ -80,6 +81,26 @@ func notDurable(id, what string, err error) error {
 // persistRetryMax caps the backoff between attempts after a failed write.
 const persistRetryMax = 30 * time.Second
 
+// durably waits until w is written. When no write is running the caller
+// does it itself, with everything queued: on an idle agent a registration
+// then costs its flushes and no hand-off to persistLoop's goroutine (which
+// on a loaded machine costs more than the flush). When a write is running,
+// w is in it or persistLoop, already woken, writes it next.
+func (a *Agent) durably(ctx context.Context, w *pendingWrite) error {
+	if w == nil {
+		return nil
+	}
+	if a.persistMu.TryLock() {
+		select {
+		case <-w.done:
+		default:
+			a.persistOnce()
+		}
+		a.persistMu.Unlock()
+	}
+	return w.wait(ctx)
+}
+
 // persistLoop writes queued records until ctx ends, then writes what is
 // left and returns.
 func (a *Agent) persistLoop(ctx context.Context) {
@@ -90,12 +111,17 @@ func (a *Agent) persistLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			retry.Stop()
+			a.persistMu.Lock()
 			a.persistOnce()
+			a.persistMu.Unlock()
 			return
 		case <-a.persistKick:
 		case <-retry.C:
 		}
-		if a.persistOnce() {
+		a.persistMu.Lock()
+		ok := a.persistOnce()
+		a.persistMu.Unlock()
+		if ok {
 			backoff = 0
 			continue
 		}
@@ -105,7 +131,7 @@ func (a *Agent) persistLoop(ctx context.Context) {
 }
 
 // persistOnce writes everything queued, in one commit, and reports whether
-// it worked. On failure the changes go back in the queue unless a newer
+// it worked. Call it with a.persistMu held. On failure the changes go back in the queue unless a newer
 // change of the same record arrived meanwhile; their waiters get the error.
 func (a *Agent) persistOnce() bool {
 	a.mu.Lock()
@@ -159,7 +185,7 @@ func (a *Agent) persistIntent(ctx context.Context, rec Record) error {
 	a.mu.Lock()
 	w := a.queueLocked(rec.ID, &rec)
 	a.mu.Unlock()
-	if err := w.wait(ctx); err != nil {
+	if err := a.durably(ctx, w); err != nil {
 		a.dropIntent(rec.ID)
 		return reqErr(ipc.CodeInternal, "cannot write the new group's record to the state directory (%v); nothing was changed: fix the state directory and register again", err)
 	}

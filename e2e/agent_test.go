@@ -25,7 +25,7 @@ import (
 type agent struct {
 	bins    binaries
 	socket  string
-	backend string // "cgroupfs" or "systemd"
+	backend string // "cgroupfs", "systemd" or "proc"
 	mount   string // the cgroup2 mount point
 	root    string // cgroupfs: the agent's cgroup root, relative to mount
 	log     *syncBuffer
@@ -60,6 +60,12 @@ const agentReadyTimeout = 60 * time.Second
 // group's cgroup behind or did not stop cleanly.
 func startAgent(t testing.TB, config string) *agent {
 	t.Helper()
+	return startAgentWith(t, config, "cgroupfs")
+}
+
+// startAgentWith is startAgent with the backend named.
+func startAgentWith(t testing.TB, config, backend string) *agent {
+	t.Helper()
 	testutil.RequireRoot(t)
 	m, err := cgroup.Discover()
 	if err != nil {
@@ -70,7 +76,7 @@ func startAgent(t testing.TB, config string) *agent {
 	a := &agent{
 		bins:    b,
 		socket:  filepath.Join(dir, "orphand.sock"),
-		backend: "cgroupfs",
+		backend: backend,
 		mount:   m.Path,
 		root:    "/" + cgroupPrefix + randHex(6),
 		log:     &syncBuffer{},
@@ -92,7 +98,7 @@ func startAgent(t testing.TB, config string) *agent {
 	go drainNotify(notify, notes, drained)
 	t.Cleanup(func() { notify.Close(); <-drained })
 
-	cmd := exec.Command(b.orphand, "serve", "--socket", a.socket, "--backend", "cgroupfs",
+	cmd := exec.Command(b.orphand, "serve", "--socket", a.socket, "--backend", backend,
 		"--cgroup-root", a.root, "--config", cfgPath, "--state-dir", filepath.Join(dir, "state"), "--log-level", "debug")
 	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String())
 	cmd.Stdout, cmd.Stderr = a.log, a.log

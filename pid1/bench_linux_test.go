@@ -149,9 +149,12 @@ func field(b *testing.B, out, key string) float64 {
 // drainPL makes $total orphaned zombies in batches of $batch (pid_max is
 // 32768 and the machine is shared): an intermediate process forks a batch
 // of children that exit at once, lets them all become zombies, notes the
-// time and exits, so the whole batch is re-parented to PID 1 at once. The
-// script (CMD, PID 1's child) then watches PID 1's children lists until
-// only itself is left: the batch is drained. It prints each batch's drain
+// time and the last child's pid and exits, so the whole batch is
+// re-parented to PID 1 at once. The script (CMD, PID 1's child) then spins
+// on kill(last, 0), which succeeds as long as the zombie exists: every init
+// here reaps with wait4(-1), which takes the re-parented children in the
+// order they were forked, so the last one goes last. A check of PID 1's
+// children lists confirms the batch is gone. It prints each batch's drain
 // time, and PID 1's memory at the end.
 const drainPL = `use strict; use POSIX (); use Time::HiRes qw(time sleep);
 my ($total, $batch) = @ARGV;
@@ -163,14 +166,17 @@ while ($done < $total) {
   my $n = $total - $done; $n = $batch if $n > $batch;
   my $i = fork(); die unless defined $i;
   if ($i == 0) {
-    for (1 .. $n) { my $p = fork(); die unless defined $p; POSIX::_exit(0) if $p == 0 }
+    my $last;
+    for (1 .. $n) { my $p = fork(); die unless defined $p; POSIX::_exit(0) if $p == 0; $last = $p }
     sleep(0.3);
-    syswrite($w, pack("d", time())); POSIX::_exit(0);
+    syswrite($w, pack("dl", time(), $last)); POSIX::_exit(0);
   }
   waitpid($i, 0);
-  sysread($r, my $buf, 8); my $t0 = unpack("d", $buf);
+  sysread($r, my $buf, 12); my ($t0, $last) = unpack("dl", $buf);
+  1 while kill 0, $last;
+  my $t1 = time();
   while (nkids() > 1) { sleep(0.0002) }
-  printf "batch %d seconds %.6f\n", $n, time() - $t0;
+  printf "batch %d seconds %.6f\n", $n, $t1 - $t0;
   $done += $n;
 }
 my ($rss, $hwm) = status();
@@ -187,7 +193,7 @@ func BenchmarkInitDrainZombies(b *testing.B) {
 	script := writeScript(b, "drain.pl", drainPL)
 	cg := newTestCgroup(b)
 	rate, hwm := samples{}, samples{}
-	for round := 0; round < b.N*3; round++ {
+	for round := 0; round < b.N*5; round++ {
 		for _, c := range rotated(cs, round) {
 			out := inNamespace(b, cg, append(slices.Clone(c.ns), "perl", script, "10000", "2500")...)
 			for line := range strings.Lines(out) {

@@ -33,20 +33,31 @@ func TestWithoutCgroupCMDStaysInInitsCgroup(t *testing.T) {
 	}
 }
 
-// escape leaves a setsid'ed double-forked daemon. When init is neither PID 1
-// nor a subreaper it is re-parented away from init, out of reach of any walk
-// of init's process tree: only the cgroup still holds it.
-const escape = `(setsid sh -c 'echo escapee $$; exec sleep 1000' &); read x`
+// escape leaves a setsid'ed double-forked daemon that ignores SIGTERM. When
+// init is neither PID 1 nor a subreaper it is re-parented away from init,
+// out of reach of any walk of init's process tree: only the cgroup still
+// holds it.
+const escape = `(setsid sh -c 'trap "" TERM; echo escapee $$; exec sleep 1000' &); read x`
 
 func TestEscapeeKilledThroughTheCgroup(t *testing.T) {
 	t.Parallel()
 	needBinaries(t)
-	r := start(t, spec{wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "--grace", "200ms", "--", "sh", "-c", escape}})
+	cg := newTestCgroup(t)
+	r := start(t, spec{cg: cg, wrap: []string{bin.helper, "nosubreaper"}, args: []string{"init", "-v", "--grace", "200ms", "--", "sh", "-c", escape}})
 	e := openPid(t, r.waitPid("escapee "))
 	r.release()
 	r.expectExit(0)
 	if !e.Exited() {
 		t.Fatal("the escapee outlived init although it was in CMD's cgroup")
+	}
+	// It shrugged SIGTERM off: cgroup.kill did it (or, on kernels before
+	// 5.14, the freeze + SIGKILL loop).
+	method := "method=cgroup.kill"
+	if !cg.fs.HasFile(cg.rel, "cgroup.kill") {
+		method = "method=freeze+sigkill"
+	}
+	if !strings.Contains(r.stderr.String(), method) {
+		t.Errorf("the cgroup was not emptied by %s:\n%s", method, r.stderr.String())
 	}
 }
 

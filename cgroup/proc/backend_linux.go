@@ -133,16 +133,22 @@ func (b *Backend) Stats() Stats {
 // A pid already tracked in another group moves to the new one, and so do
 // its descendants tracked in a group the new one is nested in (as the
 // agent moves a spawner's descendants that share its cgroup); descendants
-// tracked in other groups stay there. spec.Parent must be a group of this
-// backend; spec.Stop and spec.Description are not used (nothing kills a
-// proc group but the agent).
+// tracked in other groups stay there. The first pid (the spawner) must
+// run; a later one that exited meanwhile has nothing left to track and is
+// skipped. spec.Parent must be a group of this backend; spec.Stop and
+// spec.Description are not used (nothing kills a proc group but the
+// agent).
 func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, error) {
 	if err := cgroup.ValidateID(spec.ID); err != nil {
 		return nil, err
 	}
+	ancestors := agentAncestors()
 	procs := make([]*proctree.Process, 0, len(spec.Pids))
-	for _, pid := range spec.Pids {
-		p, err := b.openTarget(pid)
+	for i, pid := range spec.Pids {
+		p, err := b.openTarget(pid, ancestors)
+		if i > 0 && errors.Is(err, os.ErrProcessDone) {
+			continue
+		}
 		if err != nil {
 			closeAll(procs)
 			return nil, fmt.Errorf("proc: create %s: %w", spec.ID, err)
@@ -161,10 +167,11 @@ func (b *Backend) CreateWith(ctx context.Context, spec cgroup.Spec, ps ...*proct
 	if err := cgroup.ValidateID(spec.ID); err != nil {
 		return nil, err
 	}
+	ancestors := agentAncestors()
 	procs := make([]*proctree.Process, 0, len(ps))
 	for _, p := range ps {
 		d, err := dup(p)
-		if err == nil && (d.Pid() == b.self || d.Exited() || agentAncestors()[d.Pid()]) {
+		if err == nil && (d.Pid() == b.self || d.Exited() || ancestors[d.Pid()]) {
 			d.Close()
 			err = fmt.Errorf("pid %d is the agent, its ancestor, or gone: %w", p.Pid(), os.ErrProcessDone)
 		}

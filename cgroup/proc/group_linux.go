@@ -68,7 +68,7 @@ func (g *Group) depth() int {
 // is gone or already exited.
 func (g *Group) Attach(ctx context.Context, pid int) error {
 	b := g.b
-	p, err := b.openTarget(pid)
+	p, err := b.openTarget(pid, agentAncestors())
 	if err != nil {
 		return fmt.Errorf("proc: attach to %s: %w", g.id, err)
 	}

@@ -207,7 +207,12 @@ func TestRefusals(t *testing.T) {
 		t.Error("Create accepted a parent from another backend")
 	}
 	if _, err := b.Create(c, cgroup.Spec{ID: "gone", Pids: []int{1 << 30}}); !errors.Is(err, os.ErrProcessDone) {
-		t.Errorf("Create with a missing pid: %v, want ErrProcessDone", err)
+		t.Errorf("Create with a missing spawner: %v, want ErrProcessDone", err)
+	}
+	w := shell(t, "", "exec sleep 1000")
+	g2, err := b.Create(c, cgroup.Spec{ID: "skips", Pids: []int{w.pid(), 1 << 30}})
+	if err != nil || !slices.Equal(members(t, g2), []int{w.pid()}) {
+		t.Errorf("Create with a spawner and a vanished pid: %v; want the spawner tracked", err)
 	}
 	if _, err := b.Load(c, cgroup.Ref{ID: "gone"}); !errors.Is(err, cgroup.ErrNotFound) {
 		t.Errorf("a failed Create left a group: %v", err)

@@ -35,15 +35,27 @@ const (
 type killState struct {
 	// onSight is sent to members adopted while the kill runs (SIGSTOP or
 	// SIGKILL); 0 sends nothing.
-	onSight   syscall.Signal
-	signalled map[*member]bool // sent the polite signal or SIGKILL: the count
-	killed    map[*member]bool // sent SIGKILL
-	stopped   map[*member]bool // sent SIGSTOP (fallback)
-	err       error            // the first failure to signal
+	onSight syscall.Signal
+	// seen holds every member found running during the kill, whoever
+	// signals it (a kill of a nested group may run at the same time): the
+	// count, as the contract defines it.
+	seen    map[*member]bool
+	killed  map[*member]bool // sent SIGKILL
+	stopped map[*member]bool // sent SIGSTOP (fallback)
+	err     error            // the first failure to signal
 }
 
 func newKillState() *killState {
-	return &killState{signalled: map[*member]bool{}, killed: map[*member]bool{}, stopped: map[*member]bool{}}
+	return &killState{seen: map[*member]bool{}, killed: map[*member]bool{}, stopped: map[*member]bool{}}
+}
+
+// liveLocked returns g's live members and counts them as seen.
+func (k *killState) liveLocked(b *Backend, g *Group) []*member {
+	live := b.liveLocked(g)
+	for _, m := range live {
+		k.seen[m] = true
+	}
+	return live
 }
 
 // signalLocked sends sig to m through its pidfd: never to a process that
@@ -61,12 +73,11 @@ func (k *killState) signalLocked(m *member, sig syscall.Signal) {
 	switch sig {
 	case syscall.SIGSTOP:
 		k.stopped[m] = true
-	case syscall.SIGCONT:
 	case syscall.SIGKILL:
 		k.killed[m] = true
-		k.signalled[m] = true
-	default:
-		k.signalled[m] = true
+	}
+	if sig != syscall.SIGCONT {
+		k.seen[m] = true
 	}
 }
 
@@ -116,7 +127,7 @@ func (g *Group) Kill(ctx context.Context, opts cgroup.KillOptions) (cgroup.KillR
 			}
 		}
 	}
-	res := cgroup.KillResult{Killed: len(k.signalled), Method: method, Duration: time.Since(start)}
+	res := cgroup.KillResult{Killed: len(k.seen), Method: method, Duration: time.Since(start)}
 	b.mu.Unlock()
 	if err != nil {
 		return res, fmt.Errorf("proc: kill %s: %w", g.id, err)
@@ -136,7 +147,7 @@ func (g *Group) kill(ctx context.Context, opts cgroup.KillOptions, k *killState)
 			sig = syscall.SIGTERM
 		}
 		b.mu.Lock()
-		live := b.liveLocked(g)
+		live := k.liveLocked(b, g)
 		for _, m := range live {
 			k.signalLocked(m, sig)
 			if sig != syscall.SIGKILL && sig != syscall.SIGCONT {
@@ -223,7 +234,7 @@ func (g *Group) stopTree(ctx context.Context, k *killState) error {
 	for pass := range maxStopPasses {
 		found := b.adoptDescendants(b.liveRoots(g.subtree()))
 		b.mu.Lock()
-		for _, m := range b.liveLocked(g) {
+		for _, m := range k.liveLocked(b, g) {
 			k.signalLocked(m, syscall.SIGSTOP)
 		}
 		err := k.err
@@ -249,7 +260,7 @@ func (g *Group) killAll(ctx context.Context, k *killState) error {
 	b.mu.Unlock()
 	for {
 		b.mu.Lock()
-		live := b.liveLocked(g)
+		live := k.liveLocked(b, g)
 		for _, m := range live {
 			if !k.killed[m] {
 				k.signalLocked(m, syscall.SIGKILL)

@@ -38,10 +38,14 @@ type member struct {
 // live reports whether m is a process that has not exited.
 func (m *member) live() bool { return m.proc != nil && !m.proc.Exited() }
 
-// openTarget opens a process the caller names for Create or Attach.
-func (b *Backend) openTarget(pid int) (*proctree.Process, error) {
+// openTarget opens a process the caller names for Create or Attach;
+// ancestors are the agent's (agentAncestors).
+func (b *Backend) openTarget(pid int, ancestors map[int]bool) (*proctree.Process, error) {
 	if pid == b.self {
 		return nil, fmt.Errorf("pid %d is the agent itself: %w", pid, syscall.EINVAL)
+	}
+	if ancestors[pid] {
+		return nil, fmt.Errorf("pid %d is an ancestor of the agent: %w", pid, syscall.EINVAL)
 	}
 	p, err := proctree.Open(pid)
 	if err != nil {
@@ -50,10 +54,6 @@ func (b *Backend) openTarget(pid int) (*proctree.Process, error) {
 	if p.Exited() {
 		p.Close()
 		return nil, fmt.Errorf("pid %d: %w", pid, os.ErrProcessDone)
-	}
-	if agentAncestors()[pid] {
-		p.Close()
-		return nil, fmt.Errorf("pid %d is an ancestor of the agent: %w", pid, syscall.EINVAL)
 	}
 	return p, nil
 }

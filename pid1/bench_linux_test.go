@@ -34,10 +34,11 @@ type contender struct {
 }
 
 // contenders returns the inits to compare, plus the variants named in
-// extra: "orphand-nocgroup" (orphand init --no-cgroup), "pid1.Run-alone"
-// (pid1.Run in a binary of its own: the agent's packages not linked in) and
-// "exec-reaper" (proctree.StartReaper next to os/exec, the other way to
-// build an init in Go).
+// extra: "orphand-nocgroup" (orphand init --no-cgroup), "orphand-procs1"
+// (with GOMAXPROCS=1, set by env(1), which then exec's orphand in place),
+// "pid1.Run-alone" (pid1.Run in a binary of its own: the agent's packages
+// not linked in) and "exec-reaper" (proctree.StartReaper next to os/exec,
+// the other way to build an init in Go).
 func contenders(b *testing.B, extra ...string) []contender {
 	needBinaries(b)
 	tini := testutil.RequireCommand(b, "tini")
@@ -51,6 +52,7 @@ func contenders(b *testing.B, extra ...string) []contender {
 	}
 	variants := map[string][]string{
 		"orphand-nocgroup": {bin.orphand, "init", "--no-cgroup", "--"},
+		"orphand-procs1":   {"/usr/bin/env", "GOMAXPROCS=1", bin.orphand, "init", "--"},
 		"pid1.Run-alone":   {bin.helper, "init"},
 		"exec-reaper":      {bin.helper, "exec-reaper"},
 	}
@@ -189,7 +191,7 @@ printf "rss_kb %d hwm_kb %d\n", $rss, $hwm;
 // does not decide it). Target: orphand >= tini.
 func BenchmarkInitDrainZombies(b *testing.B) {
 	testutil.RequireCommand(b, "perl")
-	cs := contenders(b, "exec-reaper")
+	cs := contenders(b, "orphand-procs1", "exec-reaper")
 	script := writeScript(b, "drain.pl", drainPL)
 	cg := newTestCgroup(b)
 	rate, hwm := samples{}, samples{}
@@ -233,7 +235,7 @@ printf "orphans %d init_cpu_ns %d per_orphan_us %.3f\n", $n, $c1 - $c0, ($c1 - $
 // the ratio of orphand to tini.
 func BenchmarkInitReapCPU(b *testing.B) {
 	testutil.RequireCommand(b, "perl")
-	cs := contenders(b, "exec-reaper")
+	cs := contenders(b, "orphand-procs1", "exec-reaper")
 	script := writeScript(b, "stream.pl", streamPL)
 	cg := newTestCgroup(b)
 	cpu := samples{}
@@ -285,7 +287,7 @@ func BenchmarkInitStartup(b *testing.B) {
 // rest is the binary's pages, shared with the page cache). Target: orphand
 // <= 3 MB.
 func BenchmarkInitRSS(b *testing.B) {
-	cs := contenders(b, "orphand-nocgroup", "pid1.Run-alone", "exec-reaper")
+	cs := contenders(b, "orphand-nocgroup", "orphand-procs1", "pid1.Run-alone", "exec-reaper")
 	cg := newTestCgroup(b)
 	rss, anon := samples{}, samples{}
 	for round := 0; round < b.N*3; round++ {

@@ -74,6 +74,7 @@ func TestKillRunningTree(t *testing.T) {
 			// A daemon reports ready before its middle process is gone.
 			waitReparented(t, d, tree.Cmd.Process.Pid)
 		}
+		syncEvents(t, b) // fork events still queued would catch them (see TestDoubleFork)
 		g, err := b.Create(ctx(t, 30*time.Second), cgroup.Spec{ID: "tree", Pids: []int{tree.Cmd.Process.Pid}})
 		if err != nil {
 			t.Fatalf("Create: %v", err)

@@ -78,7 +78,7 @@ func startAgentWith(t testing.TB, config, backend string) *agent {
 		socket:  filepath.Join(dir, "orphand.sock"),
 		backend: backend,
 		mount:   m.Path,
-		root:    "/" + cgroupPrefix + randHex(6),
+		root:    "/" + runCgroupPrefix + randHex(4),
 		log:     &syncBuffer{},
 	}
 	cfgPath := filepath.Join(dir, "orphand.toml")

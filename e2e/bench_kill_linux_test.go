@@ -62,7 +62,7 @@ func benchKill(b *testing.B, n int) {
 	a := startAgent(b, "")
 	c := a.client(b)
 	agentEvents := a.followKilled(b)
-	rawRoot := filepath.Join(a.mount, "orphand-e2e-raw-"+randHex(4))
+	rawRoot := filepath.Join(a.mount, runCgroupPrefix+"raw-"+randHex(4))
 	if err := os.Mkdir(rawRoot, 0o755); err != nil {
 		b.Fatal(err)
 	}

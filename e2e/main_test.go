@@ -28,7 +28,8 @@ const (
 	// every process the suite starts; their descendants inherit it, so a
 	// leftover is found by its environment after the suite.
 	markEnv = "ORPHAND_E2E_MARK"
-	// cgroupPrefix starts the name of every cgroup root the suite makes.
+	// cgroupPrefix starts the name of every cgroup the suite makes; the
+	// run's mark follows it (see runCgroupPrefix).
 	cgroupPrefix = "orphand-e2e-"
 )
 
@@ -50,9 +51,15 @@ var (
 	ownBinDir string
 )
 
+// runCgroupPrefix starts the name of every cgroup this run makes: with the
+// run's mark in it, the check for leftovers never touches the cgroups of
+// another run of the suite on the same machine.
+var runCgroupPrefix string
+
 func TestMain(m *testing.M) {
 	mark := randHex(8)
 	os.Setenv(markEnv, mark)
+	runCgroupPrefix = cgroupPrefix + mark + "-"
 	code := m.Run()
 	stopBenchReaper()
 	if ownBinDir != "" {
@@ -149,6 +156,8 @@ func randHex(n int) string {
 
 // leftovers finds, reports and removes what the suite left behind: live
 // processes carrying this run's mark, and cgroups named with its prefix.
+// (A run killed before this check leaves its cgroups behind, named after
+// its mark; they are empty or hold that run's processes.)
 func leftovers(mark string) string {
 	var report strings.Builder
 	want := []byte(markEnv + "=" + mark)
@@ -174,7 +183,7 @@ func leftovers(mark string) string {
 		p.Close()
 	}
 	if m, err := cgroup.Discover(); err == nil {
-		dirs, _ := filepath.Glob(filepath.Join(m.Path, cgroupPrefix+"*"))
+		dirs, _ := filepath.Glob(filepath.Join(m.Path, runCgroupPrefix+"*"))
 		for _, d := range dirs {
 			fmt.Fprintf(&report, "  cgroup %s\n", d)
 			removeCgroupTree(d)

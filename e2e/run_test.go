@@ -15,24 +15,44 @@ import (
 )
 
 // spawnerScript starts a child, a grandchild and a double-forked setsid
-// daemon, reports, and waits.
+// daemon, reports each (the lines may come in any order), and waits.
 const spawnerScript = `
 sleep 1000 &
-sh -c 'sleep 1000 & wait' &
+sh -c 'sleep 1000 & echo "grandchild $!"; wait' &
 ( setsid sleep 1000 & echo "daemon $!" )
 echo "ready $$ $ORPHAND_GROUP"
 wait
 `
+
+// readReport reads the spawner script's three lines, in whatever order.
+func readReport(t *testing.T, r *running) (pid, daemon, grandchild int, group string) {
+	t.Helper()
+	for range 3 {
+		f := strings.Fields(r.line(t))
+		switch {
+		case len(f) == 3 && f[0] == "ready":
+			pid, _ = strconv.Atoi(f[1])
+			group = f[2]
+		case len(f) == 2 && f[0] == "daemon":
+			daemon, _ = strconv.Atoi(f[1])
+		case len(f) == 2 && f[0] == "grandchild":
+			grandchild, _ = strconv.Atoi(f[1])
+		default:
+			t.Fatalf("unexpected line %q from the spawner", strings.Join(f, " "))
+		}
+	}
+	if pid == 0 || daemon == 0 || grandchild == 0 {
+		t.Fatalf("spawner report incomplete: pid %d, daemon %d, grandchild %d", pid, daemon, grandchild)
+	}
+	return pid, daemon, grandchild, group
+}
 
 // testRunKill9: `orphanctl run` with the spawner killed by SIGKILL — its
 // children, grandchildren and a setsid daemon all die with it.
 func testRunKill9(t *testing.T, a *agent) {
 	events := a.follow(t)
 	r := a.start(t, a.bins.orphanctl, "run", "--name", "kill9", "--", "sh", "-c", spawnerScript)
-	daemon, _ := strconv.Atoi(r.expect(t, "daemon")[0])
-	ready := r.expect(t, "ready")
-	pid, _ := strconv.Atoi(ready[0])
-	group := ready[1]
+	pid, daemon, grandchild, group := readReport(t, r)
 	if pid != r.cmd.Process.Pid {
 		t.Errorf("CMD runs as pid %d, want orphanctl's own pid %d (exec in place)", pid, r.cmd.Process.Pid)
 	}
@@ -41,8 +61,8 @@ func testRunKill9(t *testing.T, a *agent) {
 		t.Errorf("group %+v, want spawner %d named kill9", g, pid)
 	}
 	// sh, sleep, sh -c, its sleep, the daemon; the subshell has exited.
-	if len(members) < 5 || !containsAll(members, pid, daemon) {
-		t.Fatalf("members %v: want the spawner %d, the daemon %d and at least three more", members, pid, daemon)
+	if len(members) < 5 || !containsAll(members, pid, daemon, grandchild) {
+		t.Fatalf("members %v: want the spawner %d, the daemon %d, the grandchild %d and two more", members, pid, daemon, grandchild)
 	}
 	held := hold(t, members...)
 

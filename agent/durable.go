@@ -29,7 +29,6 @@ type Durable struct {
 	mu     sync.Mutex
 	handed []*os.File // pidfds systemd passed back, until restore takes them
 
-	stored   atomic.Int64 // pidfds sent to the fd store
 	failures atomic.Int64 // fd store sends that failed
 }
 

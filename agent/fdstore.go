@@ -62,7 +62,6 @@ func (a *Agent) storeFDs(name string, ps ...*proctree.Process) {
 			a.fdStoreFailed("store", name, err)
 			return
 		}
-		a.durable.stored.Add(1)
 	}
 }
 
@@ -93,7 +92,10 @@ func (a *Agent) fdStoreFailed(what, name string, err error) {
 // unstoreGroupFDs drops every pidfd of g from the fd store, once g has
 // ended (or failed to register).
 func (a *Agent) unstoreGroupFDs(g *group) {
-	names := []string{spawnerFDName(g.ID)}
+	var names []string
+	if g.On == ipc.OnExit {
+		names = append(names, spawnerFDName(g.ID))
+	}
 	if g.Kind == ipc.KindWatch {
 		names = append(names, targetsFDName(g.ID))
 	}

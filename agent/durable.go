@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,8 @@ type Durable struct {
 	fds    FDStore   // nil: no fd store
 	closer io.Closer // the fd store's connection, closed by Close
 	log    *slog.Logger
+
+	boot string // this boot's id (/proc/sys/kernel/random/boot_id)
 
 	mu     sync.Mutex
 	handed []*os.File // pidfds systemd passed back, until restore takes them
@@ -59,7 +62,7 @@ func NewDurable(cfg DurableConfig) (*Durable, error) {
 		}
 		return nil, err
 	}
-	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed}, nil
+	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed, boot: bootID()}, nil
 }
 
 // OpenDurable is NewDurable as the orphand binary uses it: it takes the
@@ -141,4 +144,13 @@ type Option func(*Agent)
 // Run starts, the groups d's records describe.
 func WithDurable(d *Durable) Option {
 	return func(a *Agent) { a.durable = d }
+}
+
+// bootID is the kernel's random boot id, or "" where it cannot be read.
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

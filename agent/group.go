@@ -36,6 +36,10 @@ type Record struct {
 	// so that a restarted agent resumes the kill where it was.
 	KillReason string    `json:"kill_reason,omitempty"`
 	KillBy     time.Time `json:"kill_by,omitzero"`
+	// Boot is the kernel's boot id when the record was written: after a
+	// reboot, pids and start times (even pidfs inodes) start over and may
+	// name new processes, so none is looked up again.
+	Boot string `json:"boot,omitempty"`
 }
 
 // stateRegistering is the State of a record written before a subtree

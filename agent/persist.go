@@ -47,6 +47,9 @@ func (a *Agent) queueLocked(id string, rec *Record) *pendingWrite {
 	if a.durable == nil {
 		return nil
 	}
+	if rec != nil && rec.Boot == "" {
+		rec.Boot = a.durable.boot
+	}
 	w := a.dirty[id]
 	if w == nil {
 		w = &pendingWrite{done: make(chan struct{})}

@@ -172,6 +172,13 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 			}
 		}()
 	}
+	if !g.ended() && g.Boot != "" && a.durable.boot != "" && g.Boot != a.durable.boot {
+		// Written before a reboot: every process it names is gone, and a
+		// pid (or start time) that matches now is a stranger's.
+		g.State, g.Ended = ipc.StateDead, time.Now()
+		r.markRewrite(g)
+		r.st.otherBoot++
+	}
 	if g.ended() {
 		g.handlesClosed = true
 		if g.Kind == ipc.KindSubtree {

@@ -473,3 +473,27 @@ func TestRestartProcBackend(t *testing.T) {
 	}
 	waitState(t, c, g1.ID, ipc.StateDead)
 }
+
+// Records written before a reboot name processes of another boot: even a
+// live process that matches one exactly (pid, start time and inode can
+// all start over) is a stranger, never watched or killed.
+func TestRestartAfterReboot(t *testing.T) {
+	r := newRestartable(t, false)
+	watched, target := spawn(t, "sleep", "300"), spawn(t, "sleep", "300")
+	pw, pt := open(t, watched.Process.Pid), open(t, target.Process.Pid)
+	writeRecords(t, r.dir, Record{
+		ID: "dddddddddd01", Kind: ipc.KindWatch, On: ipc.OnExit, Spawner: pw.Identity(), Targets: []proctree.Identity{pt.Identity()},
+		Signal: "SIGTERM", State: ipc.StateActive, Backend: "pidfd", Created: time.Now(), Boot: "another-boot",
+	})
+	c := dial(t, r.start().sock)
+	if g := groupsByID(c)["dddddddddd01"]; g.State != ipc.StateDead || g.Killed != 0 {
+		t.Fatalf("a group from before a reboot: %+v, want dead with nothing killed", g)
+	}
+	if !strings.Contains(r.log.String(), "before_reboot=1") {
+		t.Error("the restore log does not count the group from before the reboot")
+	}
+	killReap(watched)
+	if !alive(pt) {
+		t.Fatal("a process matching a record from another boot was killed")
+	}
+}

@@ -195,7 +195,7 @@ type restoreStats struct {
 	watched, killed, resumed, disconnected int
 	completed, abandoned, gone, ended      int
 	failed, unreadable, unrecorded         int
-	recreated                              int
+	recreated, otherBoot                   int
 
 	spawnersFDStore, spawnersIdentity, spawnersExited, spawnersReused int
 	targetsFDStore, targetsIdentity, targetsExited, targetsReused     int
@@ -232,6 +232,7 @@ func (s *restoreStats) attrs() []any {
 		"killed_disconnect", s.disconnected, "registrations_completed", s.completed,
 		"registrations_abandoned", s.abandoned, "emptied_while_down", s.gone, "ended", s.ended,
 		"load_failed", s.failed, "unreadable", s.unreadable, "unrecorded", s.unrecorded, "recreated", s.recreated,
+		"before_reboot", s.otherBoot,
 		"spawners_from_fdstore", s.spawnersFDStore, "spawners_by_identity", s.spawnersIdentity,
 		"spawners_exited", s.spawnersExited, "spawners_pid_reused", s.spawnersReused,
 		"targets_from_fdstore", s.targetsFDStore, "targets_by_identity", s.targetsIdentity,

@@ -81,7 +81,7 @@ func startBinary(t testing.TB, config, orphand string) *agent {
 		bins:     binaries(t),
 		socket:   filepath.Join(dir, "orphand.sock"),
 		mount:    m.Path,
-		root:     "/" + cgroupPrefix + randHex(6),
+		root:     "/" + cgroupPrefix + os.Getenv(markEnv) + "-" + randHex(4),
 		stateDir: filepath.Join(dir, "state"),
 		log:      &logBuffer{},
 	}

@@ -22,7 +22,9 @@ const (
 	// markEnv carries a value unique to this run into every process the
 	// tests start; a leftover is found by it after the suite.
 	markEnv = "ORPHAND_SECURITY_MARK"
-	// cgroupPrefix starts the name of every cgroup root the suite makes.
+	// cgroupPrefix, then the run's mark, starts the name of every cgroup
+	// root the suite makes: a run cleans up only its own, never those of
+	// a run beside it.
 	cgroupPrefix = "orphand-security-"
 )
 
@@ -164,7 +166,7 @@ func leftovers(mark string) string {
 		p.Close()
 	}
 	if m, err := cgroup.Discover(); err == nil {
-		dirs, _ := filepath.Glob(filepath.Join(m.Path, cgroupPrefix+"*"))
+		dirs, _ := filepath.Glob(filepath.Join(m.Path, cgroupPrefix+mark+"-*"))
 		for _, d := range dirs {
 			fmt.Fprintf(&report, "  cgroup %s\n", d)
 			removeCgroupTree(d)

@@ -15,12 +15,6 @@ import (
 	"github.com/orphand/orphand/pid1"
 )
 
-// The dispatch table in main.go gets `orphand init` from here, until it has
-// its own line for it.
-func init() {
-	commands["init"] = command{runInit, "run CMD as a container's PID 1 (or a subreaper): reap, forward signals, leave nothing behind"}
-}
-
 // listenPIDHelperArg is the hidden first argument that makes `orphand init`
 // the LISTEN_PID helper of socket activation (pid1.ExecWithListenPID).
 const listenPIDHelperArg = "--exec-with-listen-pid"

@@ -33,6 +33,7 @@ type command struct {
 // in init.go) adds one line here.
 var commands = map[string]command{
 	"serve":   {runServe, "run the agent (the default when no command is given)"},
+	"init":    {runInit, "run CMD as a container's PID 1 (or a subreaper): reap, forward signals, leave nothing behind"},
 	"version": {runVersion, "print the version"},
 }
 

@@ -41,8 +41,9 @@ func (a *Agent) restore(ctx context.Context) {
 	recs := r.decode(d.store.Records())
 	listed, err := a.backend.Groups(ctx)
 	if err != nil {
-		a.log.Warn("cannot list the backend's groups: interrupted registrations are taken as not done, and unrecorded groups go unreported", "err", err)
+		a.log.Warn("cannot list the backend's groups: registrations cut short are left for the next start, and unrecorded groups go unreported", "err", err)
 	}
+	r.listed = err == nil
 	r.refs = map[string]cgroup.Ref{}
 	for _, ref := range listed {
 		r.refs[ref.ID] = ref
@@ -79,6 +80,7 @@ type restoring struct {
 	a         *Agent
 	handed    *handedFDs
 	refs      map[string]cgroup.Ref // the backend's groups, by id
+	listed    bool                  // refs is complete
 	groups    map[string]*group     // restored so far, by id
 	recIDs    map[string]bool       // every id with a record, usable or not
 	rewrite   map[*group]bool       // groups whose record changes
@@ -153,6 +155,10 @@ func checkRecord(id string, rec Record) error {
 func (r *restoring) group(ctx context.Context, rec Record) *group {
 	a := r.a
 	g := &group{Record: rec, children: map[string]*group{}}
+	if g.State == stateRegistering && !r.listed {
+		r.st.failed++ // cannot tell whether its cgroup exists: keep the record
+		return nil
+	}
 	if g.State == stateRegistering {
 		ref, ok := r.refs[g.ID]
 		if !ok || g.Kind != ipc.KindSubtree {

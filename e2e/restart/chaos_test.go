@@ -194,7 +194,7 @@ func (c *chaos) newWatch(cut bool) *group {
 func (c *chaos) newNested() *group {
 	t := c.t
 	for _, p := range c.groups {
-		if p.kind != kindSubtree || p.id == "" || p.dying || p.maybe || !p.tree.go_ {
+		if p.kind != kindSubtree || p.id == "" || p.dying || p.maybe || !p.tree.released {
 			continue
 		}
 		for i, m := range p.procs {

@@ -83,9 +83,9 @@ const treeScript = `trap "" TERM; read x; sleep 1000 & (setsid sleep 1000 &); ec
 // tree is a spawner started from treeScript.
 type tree struct {
 	*child
-	gate io.WriteCloser
-	out  *bufio.Reader
-	go_  bool
+	gate     io.WriteCloser
+	out      *bufio.Reader
+	released bool // its children have been started
 }
 
 func startTree(t *testing.T) *tree {
@@ -97,10 +97,10 @@ func startTree(t *testing.T) *tree {
 // release lets the spawner start its children and waits until it has.
 func (tr *tree) release(t *testing.T) {
 	t.Helper()
-	if tr.go_ {
+	if tr.released {
 		return
 	}
-	tr.go_ = true
+	tr.released = true
 	if _, err := io.WriteString(tr.gate, "go\n"); err != nil {
 		t.Fatalf("release spawner %d: %v", tr.p.Pid(), err)
 	}

@@ -99,6 +99,19 @@ wait`)
 		waitNoDir(t, a.cgroupDir(g))
 	}
 
+	// register without --pid registers its caller: the script itself.
+	self := a.start(t, "sh", "-c", `g=$(`+a.bins.orphanctl+` register --name self); echo "ready $g $$"; sleep 1000 & wait`)
+	f = self.expect(t, "ready")
+	if g, _ := a.show(t, f[0]); g.Name != "self" || strconv.Itoa(g.Spawner.Pid) != f[1] {
+		t.Errorf("register from a script: group %+v, want the script (pid %s) as spawner", g, f[1])
+	}
+	if res := a.ctl(t, "kill", f[0]); res.code != 0 {
+		t.Errorf("kill the script's group: %v", res)
+	}
+	if code := self.wait(t); code != 128+9 {
+		t.Errorf("the registered script ended with %d, want 137 (killed with its group)", code)
+	}
+
 	if res := a.ctl(t, "show", "000000000000"); res.code != 1 || !strings.Contains(res.stderr, ipc.CodeNotFound) {
 		t.Errorf("show of an unknown group: %v", res)
 	}

@@ -24,7 +24,6 @@ const sendTimeout = 5 * time.Second
 // message is one datagram, and datagrams from one socket arrive in order.
 type Notifier struct {
 	fd   int
-	addr *unix.SockaddrUnix
 	path string
 }
 
@@ -54,8 +53,7 @@ func Dial(path string) (*Notifier, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("sdfdstore: %w", os.NewSyscallError("setsockopt SO_SNDTIMEO", err))
 	}
-	// x/sys/unix turns a leading '@' into the abstract namespace's NUL.
-	return &Notifier{fd: fd, addr: &unix.SockaddrUnix{Name: path}, path: path}, nil
+	return &Notifier{fd: fd, path: path}, nil
 }
 
 // Path is the notify socket's address, as $NOTIFY_SOCKET gave it.
@@ -71,8 +69,12 @@ func (n *Notifier) Notify(state string, fds ...int) error {
 	if len(fds) > 0 {
 		oob = unix.UnixRights(fds...)
 	}
+	// A fresh address per message: Sendmsg writes into the sockaddr it is
+	// given, so one shared by concurrent callers would race. x/sys/unix
+	// turns a leading '@' into the abstract namespace's NUL.
+	addr := &unix.SockaddrUnix{Name: n.path}
 	for {
-		err := unix.Sendmsg(n.fd, []byte(state), oob, n.addr, unix.MSG_NOSIGNAL)
+		err := unix.Sendmsg(n.fd, []byte(state), oob, addr, unix.MSG_NOSIGNAL)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue

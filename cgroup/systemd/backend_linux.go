@@ -21,7 +21,25 @@ type Backend struct {
 	fs       *cgroup.FS
 	features cgroup.Features
 	log      *slog.Logger
-	noPIDFDs atomic.Bool // systemd refused the PIDFDs property once
+	noPIDFDs atomic.Bool   // systemd refused the PIDFDs property once
+	calls    chan struct{} // semaphore: D-Bus method calls in flight
+}
+
+// maxCalls bounds the D-Bus method calls in flight on the connection.
+// dbus-daemon refuses a connection more than max_replies_per_connection
+// (128 on Debian's system bus) pending replies; a burst of registrations
+// must queue here instead of failing there.
+const maxCalls = 64
+
+// call runs one D-Bus method call once fewer than maxCalls are in flight.
+func (b *Backend) call(ctx context.Context, f func() error) error {
+	select {
+	case b.calls <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-b.calls }()
+	return f()
 }
 
 var _ cgroup.Backend = (*Backend)(nil)
@@ -52,7 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		_ = fs.Close()
 		return nil, fmt.Errorf("%w: systemd: cannot reach systemd on the system bus (is dbus running?): %w", cgroup.ErrUnavailable, err)
 	}
-	b := &Backend{conn: conn, fs: fs, log: log}
+	b := &Backend{conn: conn, fs: fs, log: log, calls: make(chan struct{}, maxCalls)}
 	if err := b.probe(); err != nil {
 		_ = b.Close()
 		return nil, err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 
+	sdbus "github.com/coreos/go-systemd/v22/dbus"
+
 	"github.com/orphand/orphand/cgroup"
 )
 
@@ -33,7 +35,10 @@ func (g *group) Attach(ctx context.Context, pid int) error {
 	if pid <= 0 {
 		return fmt.Errorf("systemd: attach pid %d: invalid pid", pid)
 	}
-	if err := g.b.conn.AttachProcessesToUnit(ctx, g.unit, "", []uint32{uint32(pid)}); err != nil {
+	err := g.b.call(ctx, func() error {
+		return g.b.conn.AttachProcessesToUnit(ctx, g.unit, "", []uint32{uint32(pid)})
+	})
+	if err != nil {
 		return fmt.Errorf("systemd: attach pid %d to %s: %w", pid, g.unit, dbusErr(err))
 	}
 	return nil
@@ -87,7 +92,11 @@ func (b *Backend) Load(ctx context.Context, ref cgroup.Ref) (cgroup.Group, error
 
 // Groups lists the orphand scopes systemd has loaded and running.
 func (b *Backend) Groups(ctx context.Context) ([]cgroup.Ref, error) {
-	units, err := b.conn.ListUnitsByPatternsContext(ctx, nil, []string{"orphand-*.scope"})
+	var units []sdbus.UnitStatus
+	err := b.call(ctx, func() (err error) {
+		units, err = b.conn.ListUnitsByPatternsContext(ctx, nil, []string{"orphand-*.scope"})
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("systemd: list scopes: %w", err)
 	}

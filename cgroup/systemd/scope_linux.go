@@ -37,8 +37,15 @@ func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, e
 	}
 	path, err := b.controlGroup(ctx, unit)
 	if err != nil {
-		if ctx.Err() == nil {
-			b.stop(ctx, unit) // started but not running: nothing in it to kill
+		// Stop the scope only when systemd says it has no cgroup: started
+		// but not running, nothing in it to kill. On any other error (a
+		// refused or failed call) the scope may hold the caller's
+		// processes: stopping it would kill them. Leave it to the agent's
+		// reconciliation of unrecorded groups.
+		if ctx.Err() == nil && errors.Is(err, cgroup.ErrNotFound) {
+			b.stop(ctx, unit)
+		} else {
+			b.log.Warn("cannot read a new scope's cgroup; leaving the scope as it is", "unit", unit, "err", err)
 		}
 		return nil, fmt.Errorf("systemd: create %s: %w", unit, err)
 	}
@@ -118,7 +125,10 @@ func (b *Backend) startScope(ctx context.Context, unit string, props []sdbus.Pro
 			return err
 		}
 		result := make(chan string, 1) // buffered: go-systemd sends while holding its lock
-		_, err = b.conn.StartTransientUnitContext(ctx, unit, "fail", append(props, procProp), result)
+		err = b.call(ctx, func() error {
+			_, err := b.conn.StartTransientUnitContext(ctx, unit, "fail", append(props, procProp), result)
+			return err
+		})
 		closeFDs()
 		if n := dbusErrorName(err); usePIDFDs && (n == errUnknownProperty || n == errPropertyReadOnly) {
 			b.log.Info("systemd does not take PIDFDs; passing pids", "systemd", b.features.Systemd)
@@ -170,7 +180,7 @@ func (b *Backend) waitJob(ctx context.Context, unit string, result <-chan string
 		if r == "done" {
 			return nil
 		}
-		_ = b.conn.ResetFailedUnitContext(context.WithoutCancel(ctx), unit)
+		b.resetFailed(ctx, unit)
 		return fmt.Errorf("systemd's job to start it ended %q (see journalctl -u %s)", r, unit)
 	case <-ctx.Done():
 		// Stopping the scope now would kill the caller's processes if the
@@ -182,7 +192,11 @@ func (b *Backend) waitJob(ctx context.Context, unit string, result <-chan string
 
 // controlGroup reads the scope's cgroup, relative to the cgroup2 mount.
 func (b *Backend) controlGroup(ctx context.Context, unit string) (string, error) {
-	p, err := b.conn.GetUnitTypePropertyContext(ctx, unit, "Scope", "ControlGroup")
+	var p *sdbus.Property
+	err := b.call(ctx, func() (err error) {
+		p, err = b.conn.GetUnitTypePropertyContext(ctx, unit, "Scope", "ControlGroup")
+		return err
+	})
 	if err != nil {
 		return "", dbusErr(err)
 	}
@@ -208,7 +222,10 @@ func (b *Backend) stop(ctx context.Context, unit string) {
 
 func (b *Backend) stopUnit(ctx context.Context, unit string) error {
 	result := make(chan string, 1)
-	_, err := b.conn.StopUnitContext(ctx, unit, "replace", result)
+	err := b.call(ctx, func() error {
+		_, err := b.conn.StopUnitContext(ctx, unit, "replace", result)
+		return err
+	})
 	if dbusErrorName(err) == errNoSuchUnit {
 		return nil
 	}
@@ -218,13 +235,20 @@ func (b *Backend) stopUnit(ctx context.Context, unit string) error {
 	select {
 	case r := <-result:
 		if r != "done" {
-			_ = b.conn.ResetFailedUnitContext(context.WithoutCancel(ctx), unit)
+			b.resetFailed(ctx, unit)
 			return fmt.Errorf("systemd's job to stop %s ended %q", unit, r)
 		}
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// resetFailed makes systemd forget a failed unit (best effort, even when
+// ctx is done).
+func (b *Backend) resetFailed(ctx context.Context, unit string) {
+	ctx = context.WithoutCancel(ctx)
+	_ = b.call(ctx, func() error { return b.conn.ResetFailedUnitContext(ctx, unit) })
 }
 
 // dbusErr maps systemd's errors onto the ones callers test for.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,4 +382,48 @@ func leftoverScopes() string {
 		return s + "\n"
 	}
 	return ""
+}
+
+// TestScopeBurst creates more scopes at once than dbus-daemon lets one
+// connection have replies pending (128): the backend must queue its calls,
+// and no failure may stop a scope holding the caller's process.
+func TestScopeBurst(t *testing.T) {
+	const n = 200
+	b := openBackend(t, Config{})
+	_, pids := spawner(t, b, fmt.Sprintf(`for i in $(seq %d); do sleep 1000 & done; exec sleep 1000`, n-1), n)
+	held := holdAll(t, pids)
+	groups := make([]cgroup.Group, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	c := ctx(t, 2*time.Minute)
+	for i, pid := range pids {
+		wg.Go(func() {
+			groups[i], errs[i] = b.Create(c, cgroup.Spec{ID: fmt.Sprintf("burst-%d-%s", i, cgtest.RandHex(3)), Pids: []int{pid}})
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Create %d of %d: %v", i, n, err)
+		}
+	}
+	for _, p := range held {
+		if p.Exited() {
+			t.Errorf("pid %d died while the scopes were created", p.Pid())
+		}
+	}
+	for _, g := range groups {
+		if g == nil {
+			continue
+		}
+		wg.Go(func() {
+			if _, err := g.Kill(c, cgroup.KillOptions{}); err != nil {
+				t.Errorf("Kill %s: %v", g.ID(), err)
+			}
+			if err := g.Remove(c); err != nil {
+				t.Errorf("Remove %s: %v", g.ID(), err)
+			}
+		})
+	}
+	wg.Wait()
 }

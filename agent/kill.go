@@ -142,12 +142,13 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 		cancel()
 	}
 	res, err := a.empty(a.killCtx, g, opts)
+	emptied := time.Now() // the killed event times trigger → empty, not the cleanup after
 	res = mergeKill(polite, res)
 	if err == nil {
 		crashPoint("kill.emptied")
 	}
 	if err != nil || g.cg == nil {
-		a.finishKill(g, res, err)
+		a.finishKill(g, res, emptied, err)
 		return
 	}
 	var waiting []<-chan struct{}
@@ -159,7 +160,7 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 		}
 	}
 	if len(waiting) == 0 {
-		a.removeAndFinish(g, res)
+		a.removeAndFinish(g, res, emptied)
 		return
 	}
 	a.work.async(func() {
@@ -169,20 +170,20 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 			case <-a.killCtx.Done():
 			}
 		}
-		a.work.push(func() { a.removeAndFinish(g, res) })
+		a.work.push(func() { a.removeAndFinish(g, res, emptied) })
 	})
 }
 
 // removeAndFinish removes an emptied group's cgroup (or stops its scope)
 // and records the end of its kill.
-func (a *Agent) removeAndFinish(g *group, res cgroup.KillResult) {
+func (a *Agent) removeAndFinish(g *group, res cgroup.KillResult, emptied time.Time) {
 	if err := g.cg.Remove(a.killCtx); err != nil && !isGone(err) {
 		a.log.Warn("group emptied but its cgroup could not be removed yet; will retry", "group", g.ID, "err", err)
 		a.mu.Lock()
 		a.lingerLocked(g)
 		a.mu.Unlock()
 	}
-	a.finishKill(g, res, nil)
+	a.finishKill(g, res, emptied, nil)
 }
 
 // empty runs the kill pipeline for g.
@@ -200,8 +201,9 @@ func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (c
 	return killTargets(ctx, targets, opts)
 }
 
-// finishKill records the end of a kill.
-func (a *Agent) finishKill(g *group, res cgroup.KillResult, err error) {
+// finishKill records the end of a kill; emptied is when the group became
+// empty.
+func (a *Agent) finishKill(g *group, res cgroup.KillResult, emptied time.Time, err error) {
 	a.mu.Lock()
 	if err != nil {
 		g.killErr = err
@@ -212,7 +214,7 @@ func (a *Agent) finishKill(g *group, res cgroup.KillResult, err error) {
 		return
 	}
 	g.Killed = res.Killed
-	ms := float64(time.Since(g.trigger).Microseconds()) / 1000
+	ms := float64(emptied.Sub(g.trigger).Microseconds()) / 1000
 	killed := res.Killed
 	a.transitionLocked(g, ipc.StateDead, ipc.Event{Event: ipc.EventKilled, Killed: &killed, Millis: &ms})
 	close(g.killDone)

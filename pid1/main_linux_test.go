@@ -54,14 +54,14 @@ func buildBinaries() {
 	}
 }
 
-// goBuild builds a static binary, as shipped (no -race: the binary under
-// test is the product).
+// goBuild builds a static binary with the flags of the release build (no
+// -race: the binary under test is the product).
 func goBuild(out, pkg string) error {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		return fmt.Errorf("the tests build orphand and need go on $PATH: %w", err)
 	}
-	cmd := exec.Command(gobin, "build", "-o", out, pkg)
+	cmd := exec.Command(gobin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
@@ -167,13 +167,14 @@ type run struct {
 
 // spec says how to start a run.
 type spec struct {
-	args  []string   // after the binary: "init", flags, "--", CMD…
-	pidns bool       // as PID 1 of a new pid namespace (unshare --pid --fork --mount-proc)
-	wrap  []string   // programs to run the whole command line under
-	shell string     // a sh script run right before orphand, which it exec's as "$0" "$@"
-	extra []*os.File // files passed as fd 3, 4, …
-	env   []string   // added to the environment
-	cg    *testCgroup
+	binary string     // the program under test; bin.orphand if ""
+	args   []string   // after the binary: "init", flags, "--", CMD…
+	pidns  bool       // as PID 1 of a new pid namespace (unshare --pid --fork --mount-proc)
+	wrap   []string   // programs to run the whole command line under
+	shell  string     // a sh script run right before orphand, which it exec's as "$0" "$@"
+	extra  []*os.File // files passed as fd 3, 4, …
+	env    []string   // added to the environment
+	cg     *testCgroup
 }
 
 // start starts `orphand` as sp says, inside a fresh test cgroup.
@@ -183,7 +184,10 @@ func start(t *testing.T, sp spec) *run {
 	if sp.cg == nil {
 		sp.cg = newTestCgroup(t)
 	}
-	argv := append([]string{bin.orphand}, sp.args...)
+	if sp.binary == "" {
+		sp.binary = bin.orphand
+	}
+	argv := append([]string{sp.binary}, sp.args...)
 	if sp.shell != "" {
 		argv = append([]string{"sh", "-c", sp.shell}, argv...)
 	}

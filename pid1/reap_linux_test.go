@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/orphand/orphand/proctree"
@@ -34,6 +35,39 @@ func TestZombiesOfDoubleForksReaped(t *testing.T) {
 	})
 	r.release()
 	r.expectExit(0)
+}
+
+// CMD's exit status comes out of the same reaping as a burst of orphans
+// exiting with it, and every orphan is reaped; signals still reach CMD. Both
+// ways Run reaps while CMD runs: on its waiter goroutine (orphand init), and
+// on SIGCHLD through os/signal (the fallback, forced in the test helper).
+func TestCMDStatusAmongABurstOfOrphans(t *testing.T) {
+	t.Parallel()
+	needBinaries(t)
+	for _, c := range []struct {
+		name   string
+		binary string
+		args   []string
+	}{
+		{"waiter", bin.orphand, []string{"init", "--"}},
+		{"sigchld", bin.helper, []string{"init-sigchld"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			script := `trap 'echo usr1' USR1; ` + doubleForks(300) + `echo cmd $$; while ! read x; do :; done; ` + doubleForks(300) + `exit 5`
+			r := start(t, spec{pidns: true, binary: c.binary, args: append(c.args, "sh", "-c", script)})
+			cmd := r.hostPid(r.waitPid("cmd "))
+			init := r.initPid()
+			waitFor(t, "init to have reaped every orphan", func() bool {
+				d, err := proctree.Descendants(init)
+				return err == nil && slices.Equal(d, []int{cmd})
+			})
+			r.signal(syscall.SIGUSR1)
+			r.waitOutput("usr1")
+			r.release()
+			r.expectExit(5)
+		})
+	}
 }
 
 func TestSubreaperModeOutsideAPidNamespace(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,7 +33,11 @@ type supervisor struct {
 	cg    *cmdCgroup
 	cgRel string // CMD's cgroup, kept for the result after removal
 
-	cmdPid    int
+	cmdPid int
+	// mu guards cmdExited and cmdStatus while the waiter goroutine reaps
+	// (waiter_linux.go), and is held from the check that CMD has not been
+	// reaped to the signal sent to it.
+	mu        sync.Mutex
 	cmdExited bool
 	cmdStatus syscall.WaitStatus
 	escalated bool
@@ -151,26 +156,39 @@ func catchSignals(c chan os.Signal) {
 	signal.Notify(c, sigs...)
 }
 
-// supervise forwards signals and reaps until CMD has been reaped.
+// supervise forwards signals and reaps until CMD has been reaped. The
+// waiter goroutine reaps (waiter_linux.go); when it cannot be started, or
+// stops before CMD has been reaped, this goroutine reaps on SIGCHLD.
 func (s *supervisor) supervise(ctx context.Context) {
+	w := s.startWaiter()
 	done := ctx.Done()
-	for !s.cmdExited {
+	for {
 		select {
 		case <-done:
 			done = nil
 			s.escalate("context done")
+		case <-w.doneChan():
+			w.stop(s)
+			w = nil
+			if s.reapLocked() { // and what exited unannounced meanwhile
+				return
+			}
 		case sig := <-s.sigc:
-			s.handle(sig.(syscall.Signal))
+			switch {
+			case sig != syscall.SIGCHLD:
+				s.handle(sig.(syscall.Signal))
+			case w != nil:
+				// Queued before SIGCHLD was set to SIG_DFL: the waiter reaps.
+			case s.reapLocked():
+				return
+			}
 		}
 	}
 }
 
-// handle acts on one signal received while CMD runs.
+// handle acts on one signal other than SIGCHLD received while CMD runs.
 func (s *supervisor) handle(sig syscall.Signal) {
 	switch sig {
-	case syscall.SIGCHLD:
-		s.reapWaiting()
-		return
 	case syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU:
 		return // init's own; see notForwarded
 	}
@@ -192,14 +210,19 @@ func (s *supervisor) handle(sig syscall.Signal) {
 }
 
 // forward sends sig to CMD, or to its process group. CMD's pid cannot have
-// been reused: only this goroutine reaps, and it stops forwarding once it
-// has reaped CMD.
+// been reused: it is signalled only under mu, after checking that CMD has
+// not been reaped.
 func (s *supervisor) forward(sig syscall.Signal) {
 	target := s.cmdPid
 	if s.cfg.SignalGroup {
 		target = -s.cmdPid // CMD leads its own group (Setpgid or Setsid)
 	}
-	err := unix.Kill(target, sig)
+	s.mu.Lock()
+	var err error = unix.ESRCH
+	if !s.cmdExited {
+		err = unix.Kill(target, sig)
+	}
+	s.mu.Unlock()
 	if s.debug || (err != nil && !errors.Is(err, unix.ESRCH)) {
 		s.log.Debug("orphand init: forwarded a signal", "signal", signame.Name(sig), "to", target, "err", err)
 	}
@@ -213,21 +236,34 @@ func (s *supervisor) escalate(why string) {
 	}
 	s.escalated = true
 	s.log.Warn("orphand init: killing CMD and every descendant with SIGKILL now", "reason", why)
-	_ = unix.Kill(s.cmdPid, unix.SIGKILL)
-	_ = unix.Kill(-s.cmdPid, unix.SIGKILL)
+	s.mu.Lock()
+	if !s.cmdExited { // else finish kills the rest, without grace
+		_ = unix.Kill(s.cmdPid, unix.SIGKILL)
+		_ = unix.Kill(-s.cmdPid, unix.SIGKILL)
+	}
+	s.mu.Unlock()
 	if s.cg != nil {
 		// cgroup.kill itself, without waiting: finish waits.
 		_ = s.cg.fs.WriteFile(s.cg.rel, "cgroup.kill", []byte("1"))
 	}
 }
 
+// reapLocked reaps every child that has exited, holding mu, and reports
+// whether CMD has been reaped.
+func (s *supervisor) reapLocked() (cmdExited bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reapWaiting()
+	return s.cmdExited
+}
+
 // reapWaiting reaps every child that has exited, like tini: wait4(-1,
 // WNOHANG) until none is waiting. It reports whether init has no child left
-// at all.
+// at all. While the waiter goroutine runs, call it through reapLocked.
 func (s *supervisor) reapWaiting() (none bool) {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		pid, err := wait4NoHang(&ws)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
@@ -270,6 +306,17 @@ func (s *supervisor) cgroupRel() string {
 		return ""
 	}
 	return s.cg.rel
+}
+
+// wait4NoHang is wait4(-1, ws, WNOHANG, nil). It never blocks, so it is a
+// raw system call: the runtime's bookkeeping around a blocking one would
+// wake its monitor thread at every reap.
+func wait4NoHang(ws *syscall.WaitStatus) (int, error) {
+	pid, _, errno := unix.RawSyscall6(unix.SYS_WAIT4, ^uintptr(0), uintptr(unsafe.Pointer(ws)), unix.WNOHANG, 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(pid), nil
 }
 
 func describe(ws syscall.WaitStatus) string {

@@ -2,6 +2,7 @@
 //
 //	testhelper nosubreaper CMD ARGS…
 //	testhelper init CMD ARGS…
+//	testhelper init-sigchld CMD ARGS…
 //	testhelper exec-reaper CMD ARGS…
 //
 // nosubreaper runs CMD under a seccomp filter that makes
@@ -11,7 +12,9 @@
 //
 // init is pid1.Run with its defaults in a binary of its own, for the
 // benchmarks: what `orphand init` would cost in start-up time and memory
-// without the agent's packages linked in.
+// without the agent's packages linked in. init-sigchld is the same with
+// Run's fallback forced: reaping on SIGCHLD through os/signal rather than on
+// its waiter goroutine (testknobs.ReapOnSIGCHLD).
 //
 // exec-reaper is the other way an init could be built, also for the
 // benchmarks: proctree.StartReaper reaping orphans while os/exec runs CMD
@@ -28,12 +31,13 @@ import (
 	"syscall"
 
 	"github.com/orphand/orphand/pid1"
+	"github.com/orphand/orphand/pid1/internal/testknobs"
 	"github.com/orphand/orphand/proctree"
 )
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: testhelper nosubreaper|init CMD ARGS…")
+		fmt.Fprintln(os.Stderr, "usage: testhelper nosubreaper|init|init-sigchld|exec-reaper CMD ARGS…")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -44,6 +48,9 @@ func main() {
 		}
 	case "exec-reaper":
 		os.Exit(execReaper(os.Args[2:]))
+	case "init-sigchld":
+		testknobs.ReapOnSIGCHLD = true
+		fallthrough
 	case "init":
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 		res, err := pid1.Run(context.Background(), pid1.Config{Args: os.Args[2:], Logger: log})

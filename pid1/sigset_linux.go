@@ -1,0 +1,7 @@
+//go:build linux && !mips && !mipsle && !mips64 && !mips64le
+
+package pid1
+
+// kernelSigsetSize is the size of the kernel's sigset_t (64 signals), the
+// last argument of rt_sigaction(2).
+const kernelSigsetSize = 8

@@ -2,10 +2,9 @@ package pid1
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"time"
 
@@ -41,19 +40,21 @@ func newCmdCgroup(self int, opts cgroup.Options) (*cmdCgroup, error) {
 		_ = fs.Close()
 		return nil, err
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
 	// Random too, since every container's init is pid 1 and a cgroup left
-	// by one that was SIGKILLed may still be there.
-	rel := cgroup.JoinPath(own, fmt.Sprintf("%s%d-%s", cgroupPrefix, self, hex.EncodeToString(b[:])))
+	// by one that was SIGKILLed may still be there. math/rand/v2's generator
+	// (seeded by the runtime from the kernel) is unpredictable enough for a
+	// name, and, unlike crypto/rand's first use, costs init no start-up time.
+	rel := cgroup.JoinPath(own, fmt.Sprintf("%s%d-%08x", cgroupPrefix, self, rand.Uint32()))
 	if err := fs.Mkdir(rel); err != nil {
 		_ = fs.Close()
 		return nil, fmt.Errorf("create %s: %w", fs.Path(rel), err)
 	}
 	// Which kill mechanism the kernel offers, from the files it shows: a
 	// scratch cgroup probe would cost start-up time. A refused cgroup.kill
-	// write still falls back to freeze + SIGKILL.
-	fs.SetFeatures(fs.HasFile(rel, "cgroup.kill"), fs.HasFile(rel, "cgroup.freeze"))
+	// write still falls back to freeze + SIGKILL. cgroup.freeze (Linux 5.2)
+	// is older than cgroup.kill (5.14).
+	hasKill := fs.HasFile(rel, "cgroup.kill")
+	fs.SetFeatures(hasKill, hasKill || fs.HasFile(rel, "cgroup.freeze"))
 	dir, err := fs.OpenDir(rel)
 	if err != nil {
 		_ = fs.Remove(context.Background(), rel)

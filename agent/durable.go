@@ -29,8 +29,9 @@ type Durable struct {
 
 	boot string // this boot's id (/proc/sys/kernel/random/boot_id)
 
-	mu     sync.Mutex
-	handed []*os.File // pidfds systemd passed back, until restore takes them
+	mu      sync.Mutex
+	handed  []*os.File        // pidfds systemd passed back, until restore takes them
+	records map[string][]byte // the records read at open, until restore takes them
 
 	failures atomic.Int64 // fd store sends that failed
 }
@@ -56,13 +57,19 @@ func NewDurable(cfg DurableConfig) (*Durable, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	st, err := state.Open(cfg.Dir, log)
+	var recs map[string][]byte
+	if err == nil {
+		if recs, err = st.Records(); err != nil {
+			_ = st.Close()
+		}
+	}
 	if err != nil {
 		for _, f := range cfg.Handed {
 			f.Close()
 		}
 		return nil, err
 	}
-	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed, boot: bootID()}, nil
+	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed, records: recs, boot: bootID()}, nil
 }
 
 // OpenDurable is NewDurable as the orphand binary uses it: it takes the
@@ -129,6 +136,16 @@ func (d *Durable) Close() error {
 }
 
 // takeHanded returns the handed-back pidfds, once.
+// takeRecords returns the records read at open, once: restore is their
+// only reader, and the agent's registry holds them from then on.
+func (d *Durable) takeRecords() map[string][]byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.records
+	d.records = nil
+	return r
+}
+
 func (d *Durable) takeHanded() []*os.File {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -38,7 +38,7 @@ func (a *Agent) restore(ctx context.Context) {
 	}
 	start := time.Now()
 	r := &restoring{a: a, handed: a.openHanded(d.takeHanded()), fromStore: map[*proctree.Process]bool{}}
-	recs := r.decode(d.store.Records())
+	recs := r.decode(d.takeRecords())
 	listed, err := a.backend.Groups(ctx)
 	if err != nil {
 		a.log.Warn("cannot list the backend's groups: registrations cut short are left for the next start, and unrecorded groups go unreported", "err", err)

@@ -215,7 +215,11 @@ func rewriteRecord(t *testing.T, dir, id string, change func(*Record)) {
 	}
 	defer st.Close()
 	var rec Record
-	if err := json.Unmarshal(st.Records()[id], &rec); err != nil {
+	recs, err := st.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(recs[id], &rec); err != nil {
 		t.Fatal(err)
 	}
 	change(&rec)
@@ -294,7 +298,9 @@ func TestRestartCompletesInterruptedRegistration(t *testing.T) {
 	if !alive(pn) {
 		t.Fatal("the process of the abandoned registration was killed")
 	}
-	if _, ok := r.durable.store.Records()["aaaaaaaaaa02"]; ok {
+	if recs, err := r.durable.store.Records(); err != nil {
+		t.Fatal(err)
+	} else if _, ok := recs["aaaaaaaaaa02"]; ok {
 		t.Error("the abandoned registration's record was kept")
 	}
 }

@@ -11,10 +11,17 @@ import (
 
 // compact writes every record into a new generation and switches the
 // journal to it; see the package doc for why each step is where it is.
-// It is called with s.mu held (or before the Store is shared).
-func (s *Store) compact() error {
+// live is every record, or nil to read them back from the current
+// generation. It is called with s.mu held (or before the Store is shared).
+func (s *Store) compact(live map[string][]byte) error {
+	if live == nil {
+		var err error
+		if live, err = s.readCurrent(); err != nil {
+			return err
+		}
+	}
 	next := s.gen + 1
-	if err := s.writeSnapshot(next); err != nil {
+	if err := s.writeSnapshot(next, live); err != nil {
 		return err
 	}
 	journal, err := os.OpenFile(s.path(KindJournal, next), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND|syscall.O_CLOEXEC, 0o600)
@@ -35,19 +42,24 @@ func (s *Store) compact() error {
 		journal.Close()
 		return fmt.Errorf("start journal %d: %w", next, err)
 	}
+	ids := make(map[string]struct{}, len(live))
+	for id := range live {
+		ids[id] = struct{}{}
+	}
 	if s.journal != nil {
 		s.journal.Close()
 	}
 	s.journal, s.gen, s.entries, s.broken = journal, next, 0, false
+	s.ids, s.good = ids, int64(len(hdr))
 	s.removeBefore(next)
 	return nil
 }
 
 // writeSnapshot writes snapshot.gen atomically: a temporary file, flushed,
 // renamed into place.
-func (s *Store) writeSnapshot(gen uint64) error {
-	ids := make([]string, 0, len(s.live))
-	for id := range s.live {
+func (s *Store) writeSnapshot(gen uint64, live map[string][]byte) error {
+	ids := make([]string, 0, len(live))
+	for id := range live {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
@@ -56,7 +68,7 @@ func (s *Store) writeSnapshot(gen uint64) error {
 		return err
 	}
 	for _, id := range ids {
-		if buf, err = AppendEntry(buf, Entry{ID: id, Record: s.live[id]}); err != nil {
+		if buf, err = AppendEntry(buf, Entry{ID: id, Record: live[id]}); err != nil {
 			return err
 		}
 	}

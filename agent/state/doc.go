@@ -32,6 +32,11 @@
 // leaves a complete generation: a snapshot file exists only once its
 // content is durable, and the highest one wins.
 //
+// In memory the store keeps only the set of ids and the journal's length as
+// of its last flush: compaction reads the records back from the current
+// generation's files, stopping at that length, so a batch whose write or
+// flush failed never counts even if part of it reached the disk.
+//
 // The directory is locked (flock on its lock file) while a Store is open, so
 // that two agents never share one.
 //

@@ -3,8 +3,8 @@ package state
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,9 +35,10 @@ type Store struct {
 	mu      sync.Mutex
 	gen     uint64
 	journal *os.File
-	entries int               // lines in the journal after its header
-	live    map[string][]byte // every record, as durable
-	broken  bool              // the journal may end in a torn line: compact before appending
+	entries int                 // lines in the journal after its header
+	ids     map[string]struct{} // the ids that have a record; the records stay on disk only
+	good    int64               // the journal's length as of its last successful flush
+	broken  bool                // the journal may end in a torn line: compact before appending
 	closed  bool
 }
 
@@ -62,12 +63,13 @@ func Open(dir string, log *slog.Logger) (*Store, error) {
 		}
 		return nil, fmt.Errorf("state: lock %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, log: log, lock: lock, live: map[string][]byte{}}
-	if err := s.load(); err != nil {
+	s := &Store{dir: dir, log: log, lock: lock}
+	live, err := s.load()
+	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	if err := s.compact(); err != nil {
+	if err := s.compact(live); err != nil {
 		lock.Close()
 		return nil, fmt.Errorf("state: start a new generation in %s: %w", dir, err)
 	}
@@ -86,18 +88,21 @@ func flock(f *os.File) error {
 // Dir is the state directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Records returns a copy of every record, by id.
-func (s *Store) Records() map[string][]byte {
+// Records reads every record, by id, back from the current generation's
+// files: the Store keeps only the ids in memory (a restarted agent reads
+// them once; holding every record's bytes would double the agent's memory
+// per group).
+func (s *Store) Records() (map[string][]byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return maps.Clone(s.live)
+	return s.readCurrent()
 }
 
 // Len is the number of records.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.live)
+	return len(s.ids)
 }
 
 // Commit makes changes durable, in order, with one write and one flush:
@@ -122,34 +127,53 @@ func (s *Store) Commit(changes []Change) error {
 		return errors.New("state: store closed")
 	}
 	if s.broken {
-		if err := s.compact(); err != nil {
+		if err := s.compact(nil); err != nil {
 			return fmt.Errorf("state: recover the journal after a failed write: %w", err)
 		}
 	}
 	if _, err := s.journal.Write(buf); err != nil {
-		s.broken = true
+		s.failedWrite()
 		return fmt.Errorf("state: append to %s: %w", s.journal.Name(), err)
 	}
 	if err := s.journal.Sync(); err != nil {
-		s.broken = true
+		s.failedWrite()
 		return fmt.Errorf("state: flush %s: %w", s.journal.Name(), err)
 	}
+	s.good += int64(len(buf))
 	for _, c := range changes {
 		if c.Record == nil {
-			delete(s.live, c.ID)
+			delete(s.ids, c.ID)
 		} else {
-			s.live[c.ID] = c.Record
+			s.ids[c.ID] = struct{}{}
 		}
 	}
 	s.entries += len(changes)
-	if s.entries >= compactMin && s.entries > 2*len(s.live) {
-		if err := s.compact(); err != nil {
+	if s.entries >= compactMin && s.entries > 2*len(s.ids) {
+		if err := s.compact(nil); err != nil {
 			// The current generation is still whole; try again later.
 			s.log.Warn("compacting the state journal failed; it keeps growing until a retry works", "dir", s.dir, "err", err)
 			s.entries = 0
 		}
 	}
 	return nil
+}
+
+// failedWrite marks the journal as possibly ending in a torn or unflushed
+// batch. Reads of this generation stop at s.good, so the failed batch never
+// counts, even if some of it reached the disk.
+func (s *Store) failedWrite() {
+	s.broken = true
+	_ = s.journal.Truncate(s.good) // best effort: readers stop at s.good anyway
+}
+
+// readCurrent reads the current generation: its snapshot, then its journal
+// up to the last successful flush.
+func (s *Store) readCurrent() (map[string][]byte, error) {
+	live, err := s.readFile(KindSnapshot, s.gen)
+	if err != nil {
+		return nil, fmt.Errorf("state: read back %s: %w", s.path(KindSnapshot, s.gen), err)
+	}
+	return s.readJournal(s.gen, live, s.good)
 }
 
 // Close closes the journal and releases the directory's lock.
@@ -183,11 +207,11 @@ func (s *Store) path(kind string, gen uint64) string {
 }
 
 // load reads the newest generation whose snapshot is readable, then its
-// journal.
-func (s *Store) load() error {
+// journal, and returns its records.
+func (s *Store) load() (map[string][]byte, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return fmt.Errorf("state: read %s: %w", s.dir, err)
+		return nil, fmt.Errorf("state: read %s: %w", s.dir, err)
 	}
 	var snaps []uint64
 	for _, e := range ents {
@@ -202,27 +226,23 @@ func (s *Store) load() error {
 		if err != nil {
 			var v *versionError
 			if errors.As(err, &v) {
-				return err
+				return nil, err
 			}
 			s.log.Error("skipping an unreadable state snapshot", "file", s.path(KindSnapshot, g), "err", err)
 			continue
 		}
-		s.gen, s.live = g, live
-		journal, err := s.readJournal(g, live)
-		if err != nil {
-			return err
-		}
-		s.live = journal
-		return nil
+		s.gen = g
+		return s.readJournal(g, live, -1)
 	}
 	if len(snaps) > 0 {
-		return fmt.Errorf("state: no readable snapshot in %s (see the errors above); move the directory aside to start empty", s.dir)
+		return nil, fmt.Errorf("state: no readable snapshot in %s (see the errors above); move the directory aside to start empty", s.dir)
 	}
-	return nil // a new directory
+	return map[string][]byte{}, nil // a new directory
 }
 
-// readJournal applies journal.gen, if any, to live.
-func (s *Store) readJournal(gen uint64, live map[string][]byte) (map[string][]byte, error) {
+// readJournal applies journal.gen, if any, to live: its first limit bytes,
+// or all of it when limit < 0.
+func (s *Store) readJournal(gen uint64, live map[string][]byte, limit int64) (map[string][]byte, error) {
 	f, err := os.Open(s.path(KindJournal, gen))
 	if errors.Is(err, os.ErrNotExist) {
 		return live, nil // the crash came between the snapshot and its journal
@@ -231,8 +251,12 @@ func (s *Store) readJournal(gen uint64, live map[string][]byte) (map[string][]by
 		return nil, fmt.Errorf("state: %w", err)
 	}
 	defer f.Close()
+	var r io.Reader = f
+	if limit >= 0 {
+		r = io.LimitReader(f, limit)
+	}
 	var hdr *Header
-	st, err := ReadEntries(f, func(e Entry) error {
+	st, err := ReadEntries(r, func(e Entry) error {
 		switch {
 		case e.Header != nil && hdr == nil:
 			hdr = e.Header

@@ -34,7 +34,11 @@ func commit(t *testing.T, s *Store, changes ...Change) {
 func wantRecords(t *testing.T, s *Store, want map[string]string) {
 	t.Helper()
 	got := map[string]string{}
-	for id, r := range s.Records() {
+	recs, err := s.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, r := range recs {
 		got[id] = string(r)
 	}
 	w := map[string]string{}
@@ -158,7 +162,11 @@ func TestCrashBeforeJournal(t *testing.T) {
 	s := open(t, dir)
 	commit(t, s, Change{"a", rec("1")})
 	s.mu.Lock()
-	if err := s.writeSnapshot(s.gen + 1); err != nil {
+	live, err := s.readCurrent()
+	if err == nil {
+		err = s.writeSnapshot(s.gen+1, live)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	s.mu.Unlock()
@@ -229,6 +237,28 @@ func TestCommitAfterFailure(t *testing.T) {
 	commit(t, s, Change{"b", rec("2")})
 	s.Close()
 	wantRecords(t, open(t, dir), map[string]string{"a": "1", "b": "2"})
+}
+
+// A batch that reached the disk but whose flush failed never counts, not
+// even when the next commit compacts from what is on disk.
+func TestFailedFlushNotCounted(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	commit(t, s, Change{"a", rec("1")})
+	s.mu.Lock()
+	buf, err := AppendEntry(nil, Entry{ID: "b", Record: rec("1")})
+	if err == nil {
+		_, err = s.journal.Write(buf) // on disk, as if its flush had then failed
+	}
+	s.failedWrite()
+	s.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRecords(t, s, map[string]string{"a": "1"})
+	commit(t, s, Change{"c", rec("1")})
+	s.Close()
+	wantRecords(t, open(t, dir), map[string]string{"a": "1", "c": "1"})
 }
 
 func TestBadChanges(t *testing.T) {

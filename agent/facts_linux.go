@@ -30,6 +30,7 @@ func probeHost(log *slog.Logger) (hostFacts, error) {
 	if err != nil {
 		return h, fmt.Errorf("agent: read own pid namespace (is /proc mounted?): %w", err)
 	}
+	h.nsLevels, _ = statusNSpidLevels(h.pid) // 0 on error: readlink below, as a fallback
 	h.peerPidfd = probePeerPidfd()
 	if h.peerPidfd {
 		log.Info("peer identity from SO_PEERPIDFD")
@@ -127,10 +128,34 @@ func readPeer(nc net.Conn, h hostFacts, acceptTicks uint64) (peer, error) {
 		p.proc = nil // the peer is gone already; it can still ask about groups
 	}
 	if p.proc != nil {
-		ns, err := os.Readlink("/proc/" + strconv.Itoa(p.proc.Pid()) + "/ns/pid")
-		p.sameNS = err == nil && ns == h.pidNS
+		p.sameNS = sameNS(p.proc.Pid(), h)
 	}
 	return p, nil
+}
+
+// sameNS reports whether pid shares the agent's pid namespace. When /proc
+// is the agent's namespace's own (the agent's NSpid: has one entry), the
+// world-readable NSpid: line of the peer's status tells: one entry means the
+// same namespace. Otherwise it compares /proc/<pid>/ns/pid links, which
+// needs ptrace access to the peer (CAP_SYS_PTRACE for a root peer when the
+// agent runs with fewer capabilities, as the packaged unit does).
+func sameNS(pid int, h hostFacts) bool {
+	if h.nsLevels == 1 {
+		n, err := statusNSpidLevels(pid)
+		return err == nil && n == 1
+	}
+	ns, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/pid")
+	return err == nil && ns == h.pidNS
+}
+
+// statusNSpidLevels reads the NSpid: line of /proc/<pid>/status.
+func statusNSpidLevels(pid int) (int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return parseStatusNSpid(f)
 }
 
 // processFacts gathers what the policy needs about p, read through p's

@@ -150,3 +150,28 @@ func FuzzParseStatusUIDs(f *testing.F) {
 		_, _ = parseStatusUIDs(bytes.NewReader(in))
 	})
 }
+
+func TestParseStatusNSpid(t *testing.T) {
+	for in, want := range map[string]int{
+		"Name:\tsh\nNSpid:\t42\n":       1,
+		"NSpid:\t4242\t17\t1\nUid: 0\n": 3,
+	} {
+		if got, err := parseStatusNSpid(strings.NewReader(in)); err != nil || got != want {
+			t.Errorf("parseStatusNSpid(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "NSpid:\n", "NSpid:\t1 x\n", "Pid:\t1\n"} {
+		if _, err := parseStatusNSpid(strings.NewReader(in)); err == nil {
+			t.Errorf("parseStatusNSpid(%q) succeeded", in)
+		}
+	}
+}
+
+func FuzzParseStatusNSpid(f *testing.F) {
+	f.Add([]byte("NSpid:\t12\t1\n"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if n, err := parseStatusNSpid(bytes.NewReader(in)); err == nil && n < 1 {
+			t.Fatalf("%d levels without an error", n)
+		}
+	})
+}

@@ -55,7 +55,7 @@ bench: deps ## Run the benchmarks (side-by-side comparisons); see docs/BENCHMARK
 ci: ## The whole suite on a fresh machine: deps, lint, fuzz briefly, all tests in strict mode.
 	./scripts/deps.sh
 	$(MAKE) lint
-	ORPHAND_TEST_STRICT=1 $(MAKE) test
+	ORPHAND_TEST_STRICT=1 ORPHAND_PKG_E2E_SUITE=1 $(MAKE) test
 	$(MAKE) fuzz FUZZTIME=5s
 
 # --- packaging (issue 8): the .deb and .rpm, and their proof on a real systemd ---

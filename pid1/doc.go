@@ -12,10 +12,13 @@
 //     anywhere else Run makes the process a child subreaper
 //     (PR_SET_CHILD_SUBREAPER). When that is refused, Config.Subreaper makes
 //     it an error, and otherwise Run warns and goes on (as tini does).
-//   - Reaping is event-driven: every SIGCHLD drains all waiting zombies with
-//     wait4(-1, WNOHANG), as tini does, with no timer. CMD's own status comes
-//     out of the same loop, so Run is the only owner of wait(2) in the
-//     process and never needs to tell CMD from an orphan by handle.
+//   - Reaping is event-driven, with no timer: every exit drains all waiting
+//     zombies with wait4(-1, WNOHANG), as tini does. While CMD runs, one
+//     goroutine locked to its thread sleeps in waitid(2) and reaps when it
+//     wakes (SIGCHLD's disposition is SIG_DFL meanwhile, so no signal is
+//     sent); afterwards Run reaps on SIGCHLD. CMD's own status comes out of
+//     the same loop, so Run is the only owner of wait(2) in the process and
+//     never needs to tell CMD from an orphan by handle.
 //   - CMD runs in a process group of its own (Config.Setsid: a session of its
 //     own). Every catchable signal init receives is forwarded to CMD (or its
 //     process group with Config.SignalGroup), after Config.Rewrite, except

@@ -53,7 +53,9 @@ type supervisor struct {
 //
 // Run owns wait(2) for the whole process while it runs: do not start other
 // children (os/exec) concurrently, since Run would reap them. A Go program
-// that is PID 1 and runs its own children should use [Start] instead.
+// that is PID 1 and runs its own children should use [Start] instead. While
+// CMD runs, SIGCHLD's disposition is SIG_DFL (Run puts Go's handler back
+// afterwards), so no os/signal channel receives SIGCHLD meanwhile.
 //
 // When ctx is done, Run kills CMD and every descendant with SIGKILL at once,
 // reaps them and returns. On failure the error is an [*Error] and

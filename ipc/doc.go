@@ -2,8 +2,10 @@
 //
 // The agent listens on a Unix stream socket (default [DefaultSocket];
 // clients honour $ORPHAND_SOCKET). Each request and each response is one
-// JSON object on one line of at most [MaxLine] bytes. A request names an
+// JSON object on one line; a request line is at most [MaxLine] bytes. A request names an
 // "op" and may carry an "id", which the response echoes. A response is
 // {"ok":true,...} or {"ok":false,"error":{"code":...,"message":...}}.
-// Unknown fields are ignored, so both sides can grow.
+// Unknown fields are ignored, so both sides can grow. Responses may be longer
+// than MaxLine (a list of many groups). docs/protocol.md describes every op
+// for clients in other languages.
 package ipc

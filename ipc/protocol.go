@@ -84,13 +84,12 @@ type Request struct {
 	Name    string `json:"name,omitempty"`    // register, watch
 	// GraceMS is the time between the polite signal and SIGKILL; nil means
 	// the agent's default, 0 means SIGKILL at once.
-	GraceMS *int64 `json:"grace_ms,omitempty"`     // register, watch, kill
-	Signal  string `json:"signal,omitempty"`       // register, watch: "SIGTERM", "TERM" or "15"
-	On      string `json:"on,omitempty"`           // register: OnExit or OnDisconnect
-	Kill    []int  `json:"kill,omitempty"`         // watch: target pids
-	Group   string `json:"group,omitempty"`        // attach, show, kill, release, subscribe
-	Parent  string `json:"parent,omitempty"`       // register: explicit parent group (optional)
-	Members bool   `json:"with_members,omitempty"` // list: include member pids
+	GraceMS *int64 `json:"grace_ms,omitempty"` // register, watch, kill
+	Signal  string `json:"signal,omitempty"`   // register, watch: "SIGTERM", "TERM" or "15"
+	On      string `json:"on,omitempty"`       // register: OnExit or OnDisconnect
+	Kill    []int  `json:"kill,omitempty"`     // watch: target pids
+	Group   string `json:"group,omitempty"`    // attach, show, kill, release, subscribe
+	Parent  string `json:"parent,omitempty"`   // register: explicit parent group (optional)
 }
 
 // Response is one response line. On success OK is true and the fields of

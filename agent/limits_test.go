@@ -13,6 +13,7 @@ import (
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
+	"github.com/orphand/orphand/proctree"
 )
 
 // wantLimit reads one response and fails unless it is the error that ends
@@ -143,6 +144,7 @@ func TestGracedKillHoldsNoWorker(t *testing.T) {
 	cfg.ParallelKills = 1
 	ta := startAgent(t, cfg, newFakeBackend(t))
 	stubborn := spawn(t, "sh", "-c", `trap "" TERM; exec sleep 300`) // SIG_IGN survives exec
+	waitExecd(t, stubborn.Process.Pid, "sleep")                      // else SIGTERM may beat the trap
 	c1, c2 := dial(t, ta.sock), dial(t, ta.sock)
 	events := dial(t, ta.sock)
 	events.ok(ipc.Request{Op: ipc.OpSubscribe})
@@ -259,5 +261,18 @@ func TestLimitLogIsRateLimited(t *testing.T) {
 	l.log(log, slog.LevelWarn, 65534, policy.LimitConnsPerUID, "connection refused")
 	if !strings.Contains(buf.String(), "same_since_last_logged=99") {
 		t.Fatalf("the next line does not count the ones left out:\n%s", buf.String())
+	}
+}
+
+// waitExecd waits until pid runs comm (a shell script has reached its exec).
+func waitExecd(t *testing.T, pid int, comm string) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if st, err := proctree.ReadStat(pid); err == nil && st.Comm == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never became %s", pid, comm)
+		}
 	}
 }

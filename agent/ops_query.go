@@ -16,6 +16,9 @@ func (a *Agent) opHello(_ context.Context, _ *conn, _ ipc.Request, resp *ipc.Res
 	resp.Agent = version.String()
 	resp.Backend = a.backend.Name()
 	resp.Features = a.features
+	if t, ok := a.backend.(tracker); ok {
+		resp.Limitations = t.Limitations()
+	}
 	return nil
 }
 

@@ -133,8 +133,8 @@ func TestProcStatusSaysWhatItCannotPromise(t *testing.T) {
 			want = proc.TrackRescan
 		}
 		h := c.ok(ipc.Request{Op: ipc.OpHello, Version: ipc.Version})
-		if h.Backend != "proc" || !slices.Contains(h.Features, want) {
-			t.Errorf("hello: backend %q, features %v; want proc and %s", h.Backend, h.Features, want)
+		if h.Backend != "proc" || !slices.Contains(h.Features, want) || len(h.Limitations) == 0 {
+			t.Errorf("hello: backend %q, features %v, limitations %q; want proc, %s and what it cannot promise", h.Backend, h.Features, h.Limitations, want)
 		}
 		st := c.ok(ipc.Request{Op: ipc.OpStatus}).Status
 		lim, _ := st.Cgroup["limitations"].([]any)

@@ -104,6 +104,9 @@ type Response struct {
 	Agent    string   `json:"agent,omitempty"`
 	Backend  string   `json:"backend,omitempty"`
 	Features []string `json:"features,omitempty"`
+	// Limitations says, in plain words, what the backend cannot promise
+	// (the proc backend: escapes it cannot see); empty for cgroup backends.
+	Limitations []string `json:"limitations,omitempty"`
 
 	Group   *Group  `json:"group,omitempty"`   // register, watch, show
 	Members []int   `json:"members,omitempty"` // show: pids in the group

@@ -83,6 +83,12 @@ func Open(ctx context.Context, cfg Config) (cgroup.Backend, error) {
 			log.Info("cgroup backend", "backend", b.Name(), "mount", f.Mount, "layout", f.Layout,
 				"root", f.Root, "cgroup.kill", f.Kill && !cfg.NoCgroupKill, "cgroup.freeze", f.Freeze,
 				"openat2", f.Openat2, "systemd", f.Systemd, "not_chosen", reasons)
+			if name == Proc && len(order) > 1 {
+				// Chosen by auto as the last resort: say so loudly, since a
+				// misconfigured cgroup tree silently weakens every promise.
+				log.Warn("no writable cgroup v2: using the proc backend, which cannot follow every double fork (see docs/backends.md); fix the cause above or choose --backend explicitly",
+					"why", strings.Join(reasons, "; "))
+			}
 			return b, nil
 		}
 	}

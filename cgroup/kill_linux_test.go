@@ -9,11 +9,6 @@ import (
 	"github.com/orphand/orphand/cgroup/internal/cgtest"
 )
 
-// minTree is the least number of processes StartTree's workload has once
-// ready: top, two daemons, the threaded one, the stopped sleep, the forker
-// and its sleepers.
-const minTree = 6 + cgtest.Sleepers
-
 func TestKillTree(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -31,8 +26,8 @@ func TestKillTree(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(before) < minTree {
-				t.Fatalf("workload has %d processes, want at least %d", len(before), minTree)
+			if len(before) < cgtest.MinTree {
+				t.Fatalf("workload has %d processes, want at least %d", len(before), cgtest.MinTree)
 			}
 			held := holdAll(t, before)
 			res, err := fs.Kill(ctxTimeout(t, time.Minute), rel, cgroup.KillOptions{})
@@ -43,8 +38,8 @@ func TestKillTree(t *testing.T) {
 			if res.Method != tc.method {
 				t.Errorf("Method = %q, want %q", res.Method, tc.method)
 			}
-			if res.Killed < minTree {
-				t.Errorf("Killed = %d, want at least %d", res.Killed, minTree)
+			if res.Killed < cgtest.MinTree {
+				t.Errorf("Killed = %d, want at least %d", res.Killed, cgtest.MinTree)
 			}
 			assertGone(t, fs, rel, held)
 		})
@@ -135,16 +130,16 @@ func TestKillNested(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(all) < 6+minTree {
-				t.Fatalf("Procs(recursive) = %d pids, want at least %d", len(all), 6+minTree)
+			if len(all) < 6+cgtest.MinTree {
+				t.Fatalf("Procs(recursive) = %d pids, want at least %d", len(all), 6+cgtest.MinTree)
 			}
 			held := holdAll(t, all)
 			res, err := fs.Kill(ctxTimeout(t, time.Minute), rel, cgroup.KillOptions{})
 			if err != nil {
 				t.Fatalf("Kill: %v", err)
 			}
-			if res.Killed < 6+minTree {
-				t.Errorf("Killed = %d, want at least %d", res.Killed, 6+minTree)
+			if res.Killed < 6+cgtest.MinTree {
+				t.Errorf("Killed = %d, want at least %d", res.Killed, 6+cgtest.MinTree)
 			}
 			assertGone(t, fs, rel, held)
 			for _, d := range []string{a, b, c} {

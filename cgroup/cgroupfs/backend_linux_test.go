@@ -208,7 +208,7 @@ func TestAttachRunningTree(t *testing.T) {
 			members, _ := g.Members(ctx(t, 10*time.Second))
 			held := hold(t, members)
 			res, err := g.Kill(ctx(t, time.Minute), cgroup.KillOptions{})
-			if err != nil || res.Method != mode.method || res.Killed < 6+cgtest.Sleepers {
+			if err != nil || res.Method != mode.method || res.Killed < cgtest.MinTree {
 				t.Errorf("Kill = %+v, %v", res, err)
 			}
 			assertExited(t, held)

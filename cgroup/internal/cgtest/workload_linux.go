@@ -24,6 +24,12 @@ const (
 	Sleepers = 40
 	// Threads is how many OS threads the threaded member locks.
 	Threads = 8
+	// MinTree is the least number of processes the workload has once
+	// StartTree returns, none of which exits on its own: the top process,
+	// two daemons, the threaded one, the stopped sleep, the forker and its
+	// Sleepers. A snapshot of cgroup.procs may hold more — the forker's
+	// short-lived children, which can exit before a kill reaches them.
+	MinTree = 6 + Sleepers
 )
 
 // Tree is a running hostile workload inside one cgroup.

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/peercred"
 	"github.com/orphand/orphand/policy"
 	"github.com/orphand/orphand/proctree"
 )
@@ -31,29 +32,13 @@ func probeHost(log *slog.Logger) (hostFacts, error) {
 		return h, fmt.Errorf("agent: read own pid namespace (is /proc mounted?): %w", err)
 	}
 	h.nsLevels, _ = statusNSpidLevels(h.pid) // 0 on error: readlink below, as a fallback
-	h.peerPidfd = probePeerPidfd()
+	h.peerPidfd = peercred.PidfdSupported()
 	if h.peerPidfd {
 		log.Info("peer identity from SO_PEERPIDFD")
 	} else {
 		log.Info("SO_PEERPIDFD unavailable (Linux 6.5+ has it): peer identity from SO_PEERCRED pid + pidfd_open + start-time check")
 	}
 	return h, nil
-}
-
-// probePeerPidfd asks for SO_PEERPIDFD on a socket pair.
-func probePeerPidfd() bool {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fds[0])
-	defer unix.Close(fds[1])
-	pfd, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD)
-	if err != nil {
-		return false
-	}
-	unix.Close(pfd)
-	return true
 }
 
 // forcePeerCredFallback makes readPeer ignore SO_PEERPIDFD (tests of the

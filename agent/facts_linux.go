@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -195,26 +194,10 @@ func procCgroup(pid int) (string, error) {
 }
 
 // children returns pid's direct children (of all its threads). A process
-// that vanishes has none.
+// that vanishes has none; a read that fails midway gives what it read.
 func children(pid int) []int {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, t := range tasks {
-		b, err := os.ReadFile(dir + "/" + t.Name() + "/children")
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if c, err := strconv.Atoi(f); err == nil {
-				out = append(out, c)
-			}
-		}
-	}
-	return out
+	c, _ := proctree.Children(pid)
+	return c
 }
 
 // dupProcess returns a second, independent handle on p's process: a dup of

@@ -48,6 +48,25 @@ func Descendants(pid int) ([]int, error) {
 	return out, nil
 }
 
+// Children returns the pids of pid's direct children (those of all its
+// threads), read like [Descendants] and, like it, a snapshot: a child that
+// exits meanwhile may be listed or not. It fails with an error wrapping
+// [os.ErrProcessDone] when pid itself is gone; with another error it also
+// returns the children read before it.
+func Children(pid int) ([]int, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("proctree: children of pid %d: %w", pid, syscall.EINVAL)
+	}
+	var out []int
+	if err := readChildren(pid, func(c int) { out = append(out, c) }); err != nil {
+		if vanished(err) {
+			return nil, fmt.Errorf("proctree: children of pid %d: %w", pid, os.ErrProcessDone)
+		}
+		return out, fmt.Errorf("proctree: children of pid %d: %w", pid, err)
+	}
+	return out, nil
+}
+
 // vanished reports whether err means the process or thread went away.
 func vanished(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH)

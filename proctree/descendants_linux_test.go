@@ -67,6 +67,51 @@ func TestDescendantsKnownTree(t *testing.T) {
 	}
 }
 
+// TestChildren: the root's direct children only, of every thread, and
+// ErrProcessDone once the root is reaped.
+func TestChildren(t *testing.T) {
+	cmd := startTree(t, "sleep 60 & sleep 61 & sh -c 'sleep 62 & wait' & wait")
+	root := cmd.Process.Pid
+	var kids []int
+	waitFor(t, "the tree to be built", 10*time.Second, func() bool {
+		d, err := Descendants(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d) != 4 || countComm(d, "sleep") != 3 {
+			return false
+		}
+		if kids, err = Children(root); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	})
+	if len(kids) != 3 {
+		t.Fatalf("Children(%d) = %v; want 3 pids", root, kids)
+	}
+	for _, pid := range kids {
+		if st, err := readStat(pid); err != nil || st.PPid != root {
+			t.Errorf("Children(%d) lists pid %d, whose stat is %+v, %v", root, pid, st, err)
+		}
+	}
+	if _, err := Children(0); err == nil {
+		t.Error("Children(0) succeeded")
+	}
+	// End the tree before its root: once the root is reaped, startTree's
+	// cleanup can no longer find the sleeps.
+	d, _ := Descendants(root)
+	for _, pid := range d {
+		if p, err := Open(pid); err == nil {
+			_ = p.Signal(9)
+			p.Close()
+		}
+	}
+	killWait(cmd)
+	if _, err := Children(root); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Children of a reaped pid = %v, want ErrProcessDone", err)
+	}
+}
+
 func countComm(pids []int, comm string) int {
 	n := 0
 	for _, pid := range pids {

@@ -15,7 +15,7 @@
 //     one epoll instance, for programs where a goroutine per process costs
 //     too much.
 //   - [Descendants]: a walk of /proc/<pid>/task/*/children that tolerates
-//     processes vanishing mid-walk.
+//     processes vanishing mid-walk; [Children] reads one level of it.
 //   - Reaper control with procctl's semantics: [AcquireReaper],
 //     [ReleaseReaper], [ReaperStatus] (PR_SET_CHILD_SUBREAPER and /proc),
 //     [KillDescendants] (PROC_REAP_KILL's loop), [SetParentDeathSignal] and

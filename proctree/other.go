@@ -10,6 +10,9 @@ import (
 // Descendants is not supported on this system.
 func Descendants(int) ([]int, error) { return nil, ErrUnsupported }
 
+// Children is not supported on this system.
+func Children(int) ([]int, error) { return nil, ErrUnsupported }
+
 // AcquireReaper is not supported on this system.
 func AcquireReaper() error { return ErrUnsupported }
 

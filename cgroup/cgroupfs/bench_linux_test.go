@@ -6,9 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -43,77 +41,16 @@ func benchBackend(b *testing.B) (*cgroupfs.Backend, string) {
 	return be, root
 }
 
-// startFlatTree starts a shell straight inside the cgroup dir that forks
-// n-1 sleeps and then becomes the n-th, and waits until all n are there.
-func startFlatTree(b testing.TB, dir string, n int) *exec.Cmd {
-	b.Helper()
-	f, err := os.Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command("sh", "-c", `i=1; while [ $i -lt $0 ]; do sleep 1000 & i=$((i+1)); done; exec sleep 1000`, strconv.Itoa(n))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Count(string(procs), "\n") >= n {
-			return cmd
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// rawKill is the floor: arm inotify on cgroup.events, write cgroup.kill,
-// block in read(2) on inotify until "populated 0". It returns the inotify
-// descriptor for the caller to close after the clock stops: closing an
-// inotify instance waits for an SRCU grace period (5-20 ms here), a cost
-// the pipeline avoids by sharing one instance per FS.
+// rawKill is the floor: a fresh inotify instance, then cgtest.KillFloor.
+// It returns the inotify descriptor for the caller to close after the
+// clock stops: closing an inotify instance waits for an SRCU grace period
+// (5-20 ms here), a cost the pipeline avoids by sharing one instance per FS.
 func rawKill(dir string) (ifd int, err error) {
 	ifd, err = unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
 		return -1, err
 	}
-	return ifd, rawKillWatched(ifd, dir)
-}
-
-func rawKillWatched(ifd int, dir string) error {
-	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
-		return err
-	}
-	ev, err := os.Open(filepath.Join(dir, "cgroup.events"))
-	if err != nil {
-		return err
-	}
-	defer ev.Close()
-	buf := make([]byte, 256)
-	ibuf := make([]byte, 4096)
-	for {
-		n, err := ev.ReadAt(buf, 0)
-		if n == 0 && err != nil {
-			return err
-		}
-		if strings.Contains(string(buf[:n]), "populated 0") {
-			return nil
-		}
-		if _, err := unix.Read(ifd, ibuf); err != nil && err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-func median(d []time.Duration) float64 {
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return float64(s[len(s)/2]) / float64(time.Millisecond)
+	return ifd, cgtest.KillFloor(ifd, dir)
 }
 
 // BenchmarkKill: Group.Kill (the whole pipeline: open beneath the mount,
@@ -136,7 +73,7 @@ func BenchmarkKill(b *testing.B) {
 						b.Fatal(err)
 					}
 					dir := filepath.Join(mount, g.Ref().Path)
-					cmd := startFlatTree(b, dir, n)
+					cmd := cgtest.FlatTree(b, dir, n)
 					// Let cgroup.events' notification rate limit (one per
 					// ~10 ms) pass, as it has for any group killed later
 					// than 10 ms after it was filled.
@@ -171,7 +108,7 @@ func BenchmarkKill(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			r, o := median(raw), median(ours)
+			r, o := cgtest.MedianMS(raw), cgtest.MedianMS(ours)
 			b.ReportMetric(r, "raw-ms")
 			b.ReportMetric(o, "orphand-ms")
 			b.ReportMetric(o/r, "ratio")
@@ -264,10 +201,10 @@ func benchPlace(b *testing.B, idle time.Duration) {
 	}
 	b.StopTimer()
 	for v, name := range names {
-		b.ReportMetric(median(took[v]), name+"-ms")
+		b.ReportMetric(cgtest.MedianMS(took[v]), name+"-ms")
 	}
-	b.ReportMetric(median(took[1])/median(took[0]), "attach-ratio")
-	b.ReportMetric(median(took[3])/median(took[2]), "clone3-ratio")
+	b.ReportMetric(cgtest.MedianMS(took[1])/cgtest.MedianMS(took[0]), "attach-ratio")
+	b.ReportMetric(cgtest.MedianMS(took[3])/cgtest.MedianMS(took[2]), "clone3-ratio")
 }
 
 func startInto(cmd *exec.Cmd, dir string) error {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,70 +43,6 @@ func benchDir(b *testing.B) (dir string, done func()) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// flatTree starts, inside the cgroup dir, a shell that forks n-1 sleeps and
-// then becomes the n-th, and waits until all n run.
-func flatTree(b *testing.B, dir string, n int) *exec.Cmd {
-	b.Helper()
-	f, err := os.Open(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command("sh", "-c", `i=1; while [ $i -lt $0 ]; do sleep 1000 & i=$((i+1)); done; exec sleep 1000`, strconv.Itoa(n))
-	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	for {
-		procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		if strings.Count(string(procs), "\n") >= n {
-			// The shell has exec'd: every sleep is its child.
-			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)); err == nil && string(st) == "sleep\n" {
-				return cmd
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-// cgroupKill is the floor: SIGKILL through cgroup.kill and wait, with
-// inotify armed first, for "populated 0" in cgroup.events. The caller
-// closes ifd (made beforehand) after the clock stops: closing an inotify
-// instance waits for an RCU grace period, which a long-lived one avoids.
-func cgroupKill(ifd int, dir string) error {
-	if _, err := unix.InotifyAddWatch(ifd, filepath.Join(dir, "cgroup.events"), unix.IN_MODIFY); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
-	for {
-		ev, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
-		if err != nil {
-			return err
-		}
-		if strings.Contains(string(ev), "populated 0") {
-			return nil
-		}
-		if _, err := unix.Read(ifd, buf); err != nil && err != unix.EINTR {
-			return err
-		}
-	}
-}
-
-func medianMS(d []time.Duration) float64 {
-	if len(d) == 0 {
-		return 0
-	}
-	s := slices.Clone(d)
-	slices.Sort(s)
-	return float64(s[len(s)/2]) / float64(time.Millisecond)
 }
 
 func benchBackends(b *testing.B) (connector, fallback *proc.Backend) {
@@ -150,7 +85,7 @@ func BenchmarkKill(b *testing.B) {
 					v := (i + k) % len(names)
 					b.StopTimer()
 					dir, done := benchDir(b)
-					cmd := flatTree(b, dir, n)
+					cmd := cgtest.FlatTree(b, dir, n)
 					// Let cgroup.events' notification rate limit (one per
 					// ~10 ms) pass, as it has for any tree killed later
 					// than 10 ms after it was filled; the same for all.
@@ -173,7 +108,7 @@ func BenchmarkKill(b *testing.B) {
 					b.StartTimer()
 					start := time.Now()
 					if g == nil {
-						err = cgroupKill(ifd, dir)
+						err = cgtest.KillFloor(ifd, dir)
 					} else {
 						var res cgroup.KillResult
 						res, err = g.Kill(ctx, cgroup.KillOptions{})
@@ -196,11 +131,11 @@ func BenchmarkKill(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(medianMS(kill[0]), "cgroup.kill-ms")
+			b.ReportMetric(cgtest.MedianMS(kill[0]), "cgroup.kill-ms")
 			for v := 1; v < len(names); v++ {
-				b.ReportMetric(medianMS(kill[v]), names[v]+"-ms")
+				b.ReportMetric(cgtest.MedianMS(kill[v]), names[v]+"-ms")
 				b.ReportMetric(pairedRatio(kill[v], kill[0]), names[v]+"-ratio")
-				b.ReportMetric(medianMS(track[v]), names[v]+"-create-ms")
+				b.ReportMetric(cgtest.MedianMS(track[v]), names[v]+"-create-ms")
 			}
 		})
 	}
@@ -218,7 +153,7 @@ func BenchmarkWalk(b *testing.B) {
 			ctx := context.Background()
 			dir, done := benchDir(b)
 			defer done()
-			cmd := flatTree(b, dir, n)
+			cmd := cgtest.FlatTree(b, dir, n)
 			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 			g, err := fb.Create(ctx, cgroup.Spec{ID: "walk", Pids: []int{cmd.Process.Pid}})
 			if err != nil {
@@ -236,7 +171,7 @@ func BenchmarkWalk(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			ms := medianMS(took)
+			ms := cgtest.MedianMS(took)
 			b.ReportMetric(ms, "walk-ms")
 			b.ReportMetric(ms*1000/float64(n), "us/process")
 			interval := max(float64(proc.DefaultRescanInterval/time.Millisecond), 20*ms)
@@ -309,9 +244,9 @@ func BenchmarkForks(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	b.ReportMetric(medianMS(took[0])*1000/forks, "no-listener-us/fork")
+	b.ReportMetric(cgtest.MedianMS(took[0])*1000/forks, "no-listener-us/fork")
 	for v := 1; v < len(names); v++ {
-		b.ReportMetric(medianMS(took[v])*1000/forks, names[v]+"-us/fork")
+		b.ReportMetric(cgtest.MedianMS(took[v])*1000/forks, names[v]+"-us/fork")
 		b.ReportMetric(pairedRatio(took[v], took[0]), names[v]+"-ratio")
 	}
 }

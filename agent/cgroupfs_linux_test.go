@@ -25,7 +25,13 @@ import (
 // script can wait (`read x`) until the test lets it go on.
 func gatedShell(t *testing.T, script string) (*exec.Cmd, io.WriteCloser) {
 	t.Helper()
-	cmd := exec.Command("sh", "-c", script)
+	return startGated(t, exec.Command("sh", "-c", script))
+}
+
+// startGated starts cmd with a pipe on its stdin; the cleanup closes the
+// pipe, kills cmd's process and waits for it.
+func startGated(t *testing.T, cmd *exec.Cmd) (*exec.Cmd, io.WriteCloser) {
+	t.Helper()
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -77,25 +77,43 @@ func startAgent(t *testing.T, cfg Config, b cgroup.Backend) *testAgent {
 		ln.Close()
 		t.Fatal(err)
 	}
+	stop := runAgent(t, a, ln, ready, nil)
+	t.Cleanup(stop)
+	return &testAgent{Agent: a, sock: sock, stop: stop}
+}
+
+// runAgent runs a on ln and returns once it is ready (its Config.OnReady
+// closed ready). The stop it returns cancels Run, waits for it, reports its
+// error and then calls after (nil for nothing), once however often it is
+// called. If Run ends before ready, runAgent calls after and fails the test.
+func runAgent(t *testing.T, a *Agent, ln net.Listener, ready <-chan struct{}, after func()) (stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, ln) }()
 	var once sync.Once
-	stop := func() {
+	stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
 				t.Errorf("Run: %v", err)
 			}
+			if after != nil {
+				after()
+			}
 		})
 	}
-	t.Cleanup(stop)
 	select {
 	case <-ready:
+		return stop
 	case err := <-done:
+		cancel()
+		if after != nil {
+			after()
+		}
 		t.Fatalf("Run ended before ready: %v", err)
+		return nil
 	}
-	return &testAgent{Agent: a, sock: sock, stop: stop}
 }
 
 // stopAgent stops the agent now and waits for Run.

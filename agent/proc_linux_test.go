@@ -44,19 +44,7 @@ func procShell(t *testing.T, dir, script string) (*exec.Cmd, io.WriteCloser) {
 	defer f.Close()
 	cmd := exec.Command("sh", "-c", script)
 	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: int(f.Fd())}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		in.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return cmd, in
+	return startGated(t, cmd)
 }
 
 // The promise, with the proc connector: the spawner is SIGKILLed, and what

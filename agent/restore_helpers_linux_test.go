@@ -181,25 +181,10 @@ func (r *restartable) start() *testAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx, ln) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			d.Close()
-			b.Close()
-		})
-	}
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("Run ended before ready: %v", err)
-	}
+	stop := runAgent(t, a, ln, ready, func() {
+		d.Close()
+		b.Close()
+	})
 	r.cur = &testAgent{Agent: a, sock: sock, stop: stop}
 	return r.cur
 }

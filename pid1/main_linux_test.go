@@ -2,8 +2,6 @@ package pid1_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,12 +78,6 @@ func needBinaries(t testing.TB) {
 	}
 }
 
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
 // testCgroup is a cgroup made for one test, so that everything the test
 // starts can be found and killed at its end, pass or fail.
 type testCgroup struct {
@@ -103,7 +95,7 @@ func newTestCgroup(t testing.TB) *testCgroup {
 	if err != nil {
 		t.Fatalf("open cgroup2: %v", err)
 	}
-	cg := &testCgroup{fs: fs, rel: "/orphand-test-pid1-" + randHex(4)}
+	cg := &testCgroup{fs: fs, rel: "/orphand-test-pid1-" + testutil.RandHex(4)}
 	if err := fs.Mkdir(cg.rel); err != nil {
 		fs.Close()
 		t.Fatalf("create test cgroup: %v", err)

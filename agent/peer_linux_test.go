@@ -3,10 +3,8 @@ package agent
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -65,23 +63,7 @@ func TestPeerFallbackRefusesNewcomer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cl, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-
+	srv, _ := testutil.UnixConnPair(t)
 	p, err := readPeer(srv, h, bootTicks())
 	if err != nil || p.proc == nil || p.proc.Pid() != os.Getpid() || !p.sameNS || p.caller.UID != uint32(os.Getuid()) {
 		t.Fatalf("peer: %+v %v", p, err)

@@ -2,37 +2,22 @@ package peercred
 
 import (
 	"errors"
-	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/orphand/orphand/internal/testutil"
 )
 
 // TestPidfdSupported: the probe says what a real connection shows, and when
 // the kernel has SO_PEERPIDFD the pidfd it gives is the connecting
 // process's (here, the test's own).
 func TestPidfdSupported(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	rc, err := server.(*net.UnixConn).SyscallConn()
+	server, _ := testutil.UnixConnPair(t)
+	rc, err := server.SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -162,6 +162,39 @@ func TestKillPolling(t *testing.T) {
 	}
 }
 
+// TestKillRemovedMeanwhile kills a cgroup removed between opening its
+// directory and watching its events — as when systemd stops a scope bound
+// to a unit that just died: a removed cgroup is empty, so the kill is done.
+func TestKillRemovedMeanwhile(t *testing.T) {
+	testutil.RequireRoot(t)
+	m, err := Discover()
+	if err != nil {
+		testutil.Skipf(t, "no cgroup2: %v", err)
+	}
+	fs, err := OpenFS(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	rel := cgtest.Dir(t) + "/gone"
+	if err := fs.Mkdir(rel); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := fs.openDir(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dir)
+	if err := unix.Rmdir(filepath.Join(m.Path, rel)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if res, err := fs.killDir(ctx, dir, rel, KillOptions{}); err != nil || res.Killed != 0 {
+		t.Errorf("Kill of a removed cgroup = %+v, %v; want nothing killed and no error", res, err)
+	}
+}
+
 // TestCloseStopsNotifier checks that the goroutine a kill starts ends with
 // Close, and that many kills share one inotify instance.
 func TestCloseStopsNotifier(t *testing.T) {

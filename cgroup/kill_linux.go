@@ -56,14 +56,24 @@ func (fs *FS) Kill(ctx context.Context, rel string, opts KillOptions) (KillResul
 }
 
 func (fs *FS) kill(ctx context.Context, rel string, opts KillOptions) (KillResult, error) {
-	var res KillResult
 	dir, err := fs.openDir(rel)
 	if err != nil {
-		return res, err
+		return KillResult{}, err
 	}
 	defer unix.Close(dir)
+	return fs.killDir(ctx, dir, rel, opts)
+}
+
+// killDir is kill on the cgroup directory dir has open.
+func (fs *FS) killDir(ctx context.Context, dir int, rel string, opts KillOptions) (KillResult, error) {
+	var res KillResult
 	w, err := fs.watchEvents(dir)
 	if err != nil {
+		if gone(err) {
+			// Removed since openDir (systemd stopping a scope, say): a
+			// cgroup can only be removed once it is empty.
+			return res, nil
+		}
 		return res, err
 	}
 	defer w.Close()

@@ -15,7 +15,8 @@
 //	ipc              the agent's wire protocol (JSON lines) and its Go client
 //	ipc/family       children reporting named values and queues to their master
 //	pid1             the container init (orphand init) and a one-call PID 1 helper
-//	internal/...     signal names, version, systemd's fd store, test helpers
+//	internal/...     signal names, version, systemd's fd store, the SO_PEERPIDFD
+//	                 probe (peercred), test helpers
 //	                 (testutil, nspawn: a real systemd in a container for tests)
 //	e2e              end-to-end tests of the real binaries (restart, security)
 //	contrib/systemd  the units; packaging: .deb and .rpm (nfpm)

@@ -5,17 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
@@ -28,27 +26,8 @@ type agent struct {
 	backend string // "cgroupfs", "systemd" or "proc"
 	mount   string // the cgroup2 mount point
 	root    string // cgroupfs: the agent's cgroup root, relative to mount
-	log     *syncBuffer
+	log     *harness.SyncBuffer
 	pid     int
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // agentReadyTimeout bounds an agent's start (a loaded 2-core machine).
@@ -66,121 +45,34 @@ func startAgent(t testing.TB, config string) *agent {
 // startAgentWith is startAgent with the backend named.
 func startAgentWith(t testing.TB, config, backend string) *agent {
 	t.Helper()
-	testutil.RequireRoot(t)
-	m, err := cgroup.Discover()
-	if err != nil {
-		testutil.Skipf(t, "no cgroup2 mount: %v", err)
-	}
+	h := run.NewHost(t, config)
 	b := bins(t)
-	dir := reachableTempDir(t)
-	a := &agent{
-		bins:    b,
-		socket:  filepath.Join(dir, "orphand.sock"),
-		backend: backend,
-		mount:   m.Path,
-		root:    "/" + runCgroupPrefix + randHex(4),
-		log:     &syncBuffer{},
+	// The stand-in for systemd's notification socket is kept for the
+	// agent's whole life, so that the fd store path (FDSTORE=1 messages
+	// with pidfds) runs as under systemd.
+	d := h.Start(t, harness.Serve{Bin: b.orphand, Backend: backend, KeepNotify: true})
+	a := &agent{bins: b, socket: h.Socket, backend: backend, mount: h.Mount, root: h.Root, log: d.Log, pid: d.Pid()}
+	t.Cleanup(func() { a.stop(t, h, d) })
+	if err := d.WaitReady(agentReadyTimeout); err != nil {
+		t.Fatalf("%v\n%s", err, a.log)
 	}
-	cfgPath := filepath.Join(dir, "orphand.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// A stand-in for systemd's notification socket, for the agent's whole
-	// life: READY=1 says it serves, and the fd store path (FDSTORE=1
-	// messages with pidfds) runs as under systemd. The fds sent are
-	// discarded by the kernel, since they are read without ancillary data.
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "notify.sock"), Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	notes := make(chan string, 16)
-	drained := make(chan struct{})
-	go drainNotify(notify, notes, drained)
-	t.Cleanup(func() { notify.Close(); <-drained })
-
-	cmd := exec.Command(b.orphand, "serve", "--socket", a.socket, "--backend", backend,
-		"--cgroup-root", a.root, "--config", cfgPath, "--state-dir", filepath.Join(dir, "state"), "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String())
-	cmd.Stdout, cmd.Stderr = a.log, a.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.pid = cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { a.stop(t, cmd, exited) })
-
-	timeout := time.After(agentReadyTimeout)
-	for {
-		select {
-		case note := <-notes:
-			if note == "READY=1" {
-				return a
-			}
-		case err := <-exited:
-			exited <- err // for the cleanup
-			t.Fatalf("orphand exited at start: %v\n%s", err, a.log)
-		case <-timeout:
-			t.Fatalf("orphand did not say READY=1 within %v\n%s", agentReadyTimeout, a.log)
-		}
-	}
-}
-
-// drainNotify reads sd_notify datagrams until the socket is closed, and
-// passes their lines on to notes while there is room.
-func drainNotify(c *net.UnixConn, notes chan<- string, done chan<- struct{}) {
-	defer close(done)
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return
-		}
-		for _, l := range strings.Split(string(buf[:n]), "\n") {
-			select {
-			case notes <- l:
-			default:
-			}
-		}
-	}
+	return a
 }
 
 // stop ends the agent with SIGTERM, as systemd would, and checks what it
-// left: nothing under its cgroup root (every test ends its groups).
-func (a *agent) stop(t testing.TB, cmd *exec.Cmd, exited chan error) {
+// left: nothing under its cgroup root (every test ends its groups). The
+// host's cleanup then removes the root.
+func (a *agent) stop(t testing.TB, h *harness.Host, d *harness.Daemon) {
 	t.Helper()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	var err error
-	select {
-	case err = <-exited:
-	case <-time.After(30 * time.Second):
-		_ = cmd.Process.Kill()
-		err = fmt.Errorf("did not stop within 30s of SIGTERM: %w", <-exited)
-	}
-	if err != nil {
+	if err := d.Stop(30 * time.Second); err != nil {
 		t.Errorf("orphand: %v", err)
 	}
-	rootDir := filepath.Join(a.mount, a.root)
-	if left, _ := filepath.Glob(filepath.Join(rootDir, "*", "cgroup.procs")); len(left) > 0 {
-		t.Errorf("orphand left %d group cgroups under %s: %v", len(left), rootDir, left)
+	if left := h.LeftGroups(); len(left) > 0 {
+		t.Errorf("orphand left %d group cgroups under %s: %v", len(left), h.RootDir(), left)
 	}
-	removeCgroupTree(rootDir)
 	if t.Failed() {
 		t.Logf("orphand's log:\n%s", a.log)
 	}
-}
-
-// reachableTempDir is a t.TempDir that other uids may enter (the test runs
-// orphanctl as nobody too).
-func reachableTempDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{dir, filepath.Dir(dir)} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }
 
 // client dials the agent with the Go client.

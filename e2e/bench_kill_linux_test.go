@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
@@ -62,11 +63,11 @@ func benchKill(b *testing.B, n int) {
 	a := startAgent(b, "")
 	c := a.client(b)
 	agentEvents := a.followKilled(b)
-	rawRoot := filepath.Join(a.mount, runCgroupPrefix+"raw-"+randHex(4))
+	rawRoot := filepath.Join(a.mount, run.CgroupPrefix+"raw-"+harness.RandHex(4))
 	if err := os.Mkdir(rawRoot, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { removeCgroupTree(rawRoot) })
+	b.Cleanup(func() { _ = testutil.RemoveCgroupTree(rawRoot) })
 
 	var agentT, rawT, exitT, arrivalT []time.Duration
 	var reported []float64
@@ -149,11 +150,11 @@ func killViaAgent(b *testing.B, a *agent, c *ipc.Client, events *killedLog, n in
 // killRaw puts the same tree in a cgroup of our own and times cgroup.kill
 // to empty.
 func killRaw(b *testing.B, root string, n int) time.Duration {
-	dir := filepath.Join(root, "g"+randHex(4))
+	dir := filepath.Join(root, "g"+harness.RandHex(4))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	defer removeCgroupTree(dir)
+	defer func() { _ = testutil.RemoveCgroupTree(dir) }()
 	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		b.Fatal(err)

@@ -1,19 +1,16 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/internal/testutil"
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -111,83 +108,16 @@ func killAndReap(t testing.TB, cmd *exec.Cmd) {
 	}
 }
 
-// reusePid starts a process (sleep) that gets pid, which must be free: it
-// sets ns_last_pid to pid-1 and forks, retrying while other processes take
-// the pid first. Where /proc/sys is read-only (a systemd-nspawn container)
-// a shell does it in a mount namespace of its own where /proc/sys is
-// remounted writable. The cleanup kills the newcomer.
+// reusePid starts a process (sleep) that gets pid, which must be free
+// (harness.ReusePid). The cleanup kills the newcomer.
 func reusePid(t testing.TB, pid int) *proctree.Process {
 	t.Helper()
-	reuseMu.Lock()
-	defer reuseMu.Unlock()
-	direct := true
-	if probe, err := os.OpenFile("/proc/sys/kernel/ns_last_pid", os.O_WRONLY, 0); err == nil {
-		probe.Close()
-	} else {
-		direct = false
-		testutil.RequireCommand(t, "unshare")
-	}
-	const tries = 500
-	for range tries {
-		var got int
-		if direct {
-			if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-				t.Fatalf("set ns_last_pid: %v", err)
-			}
-			got = startChild(t, "sleep", "1000").Process.Pid
-		} else {
-			got = forkAfterLastPid(t, pid-1)
-		}
-		p, err := proctree.Open(got)
-		if err != nil {
-			t.Fatalf("pidfd for the newcomer %d: %v", got, err)
-		}
-		if got == pid {
-			t.Cleanup(func() { _ = p.Signal(syscall.SIGKILL); p.Close() })
-			return p
-		}
-		_ = p.Signal(syscall.SIGKILL)
-		p.Close()
-	}
-	t.Fatalf("could not get pid %d reused in %d tries (a busy machine forks faster than the test)", pid, tries)
-	return nil
-}
-
-// forkAfterLastPid runs a shell that sets ns_last_pid to last in a mount
-// namespace of its own, with /proc/sys remounted writable, then forks a
-// sleep and waits for it. It returns the sleep's pid; killing the sleep
-// ends the shell.
-func forkAfterLastPid(t testing.TB, last int) int {
-	t.Helper()
-	cmd := exec.Command("unshare", "--mount", "sh", "-c",
-		`mount -o remount,bind,rw /proc/sys && echo "$1" > /proc/sys/kernel/ns_last_pid && { sleep 1000 & echo $!; wait; }`,
-		"sh", strconv.Itoa(last))
-	out, err := cmd.StdoutPipe()
+	p, err := harness.ReusePid(t, pid, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	reaped := make(chan struct{})
-	line := make(chan string, 1)
-	go func() {
-		l, _ := bufio.NewReader(out).ReadString('\n')
-		line <- l
-		_ = cmd.Wait()
-		close(reaped)
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-reaped })
-	pid, err := strconv.Atoi(strings.TrimSpace(<-line))
-	if err != nil {
-		<-reaped
-		t.Fatalf("set ns_last_pid in a private mount namespace: %v (%v)", err, cmd.ProcessState)
-	}
-	return pid
+	return p
 }
-
-// reuseMu serialises pid reuse within this test binary.
-var reuseMu sync.Mutex
 
 // waitNoDir waits until a group's cgroup directory is removed.
 func waitNoDir(t testing.TB, dir string) {

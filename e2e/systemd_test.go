@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/nspawn"
 	"github.com/orphand/orphand/ipc"
 )
@@ -97,22 +98,9 @@ func TestSystemd(t *testing.T) {
 // $ORPHAND_E2E_BIN, which must then be static.
 func containerBins(dir string) error {
 	if from := os.Getenv(binEnv); from != "" {
-		for _, f := range []string{"orphand", "orphanctl", "goclient", "client.pl", "client.py"} {
-			if err := copyFile(filepath.Join(from, f), filepath.Join(dir, f), 0o755); err != nil {
-				return err
-			}
-		}
-		return nil
+		return copyBins(from, dir)
 	}
-	if err := goBuild(dir, false); err != nil {
-		return err
-	}
-	for _, ex := range []string{"client.pl", "client.py"} {
-		if err := copyFile(filepath.Join("..", "examples", ex), filepath.Join(dir, ex), 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
+	return buildInto(dir, false)
 }
 
 // installGuestBins copies the binaries from the share to guestBinDir, where
@@ -121,12 +109,20 @@ func installGuestBins(from string) (binaries, error) {
 	if err := os.MkdirAll(guestBinDir, 0o755); err != nil {
 		return binaries{}, err
 	}
-	for _, f := range []string{"orphand", "orphanctl", "goclient", "client.pl", "client.py"} {
-		if err := copyFile(filepath.Join(from, f), filepath.Join(guestBinDir, f), 0o755); err != nil {
-			return binaries{}, err
-		}
+	if err := copyBins(from, guestBinDir); err != nil {
+		return binaries{}, err
 	}
 	return binariesIn(guestBinDir), nil
+}
+
+// copyBins copies the binaries and examples from one directory to another.
+func copyBins(from, to string) error {
+	for _, f := range append([]string{"orphand", "orphanctl", "goclient"}, examples...) {
+		if err := harness.CopyFile(filepath.Join(from, f), filepath.Join(to, f), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // systemdAgent is the container's socket-activated agent. It checks that
@@ -171,7 +167,7 @@ func systemctl(t testing.TB, args ...string) string {
 // group. It returns the unit's name; the cleanup stops it.
 func callerUnit(t *testing.T, a *agent, slice, script string) string {
 	t.Helper()
-	unit := "e2e-caller-" + randHex(4) + ".service"
+	unit := "e2e-caller-" + harness.RandHex(4) + ".service"
 	shell := fmt.Sprintf("%s run --name svc -- sh -c '%s'; exec sleep 1000", a.bins.orphanctl, script)
 	out, err := exec.Command("systemd-run", "--unit="+unit, "--slice="+slice, "--no-block",
 		"--setenv="+markEnv+"="+os.Getenv(markEnv), "sh", "-c", shell).CombinedOutput()

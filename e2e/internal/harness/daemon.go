@@ -1,0 +1,166 @@
+package harness
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Serve is how Start runs `orphand serve` on a Host.
+type Serve struct {
+	Bin     string   // the orphand binary
+	Backend string   // --backend
+	Env     []string // added to the test's environment
+	// KeepNotify keeps the stand-in for systemd's notification socket
+	// for the agent's whole life, so that its fd store messages
+	// (FDSTORE=1 with pidfds, discarded here) are sent as under systemd.
+	// Otherwise WaitReady closes it once READY=1 has arrived.
+	KeepNotify bool
+}
+
+// Daemon is one `orphand serve` process a test started.
+type Daemon struct {
+	Cmd *exec.Cmd
+	Log *SyncBuffer // its stdout and stderr
+
+	keepNotify bool
+	notify     *net.UnixConn
+	ready      chan struct{} // closed at READY=1
+	drained    chan struct{} // closed when the notify reader has ended
+	done       chan struct{} // closed once the process is reaped
+	err        error         // cmd.Wait's, once done is closed
+}
+
+// Start starts the agent: `orphand serve` with the host's socket, cgroup
+// root, configuration and state directory, logging at debug level, and
+// NOTIFY_SOCKET pointing at a datagram socket of the test's. It fails the
+// test if the process cannot start; WaitReady then waits until it serves.
+// Stopping it is the caller's (Stop, in a cleanup registered after Start
+// returns); should the caller not, the cleanup Start registers kills it.
+func (h *Host) Start(t testing.TB, s Serve) *Daemon {
+	t.Helper()
+	notifyPath := filepath.Join(h.Dir, "notify.sock")
+	_ = os.Remove(notifyPath) // a previous agent's, on a restart
+	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &Daemon{
+		Log: &SyncBuffer{}, keepNotify: s.KeepNotify, notify: notify,
+		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
+	}
+	go d.readNotify()
+	d.Cmd = exec.Command(s.Bin, "serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
+		"--config", h.Config, "--state-dir", h.StateDir, "--log-level", "debug")
+	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath), s.Env...)
+	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
+	if err := d.Cmd.Start(); err != nil {
+		d.closeNotify()
+		t.Fatal(err)
+	}
+	go func() { d.err = d.Cmd.Wait(); close(d.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			_ = d.Cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	t.Cleanup(d.closeNotify)
+	return d
+}
+
+// readNotify reads sd_notify datagrams until the socket is closed, and
+// closes ready at the first READY=1 line.
+func (d *Daemon) readNotify() {
+	defer close(d.drained)
+	buf := make([]byte, 64<<10)
+	ready := false
+	for {
+		n, err := d.notify.Read(buf)
+		if err != nil {
+			return
+		}
+		for _, l := range strings.Split(string(buf[:n]), "\n") {
+			if l == "READY=1" && !ready {
+				ready = true
+				close(d.ready)
+			}
+		}
+	}
+}
+
+// closeNotify closes the notification socket and waits for its reader.
+func (d *Daemon) closeNotify() {
+	_ = d.notify.Close()
+	<-d.drained
+}
+
+// WaitReady waits until the agent says READY=1, which it does once it
+// serves. It fails if the agent exits first or timeout passes.
+func (d *Daemon) WaitReady(timeout time.Duration) error {
+	select {
+	case <-d.ready:
+		if !d.keepNotify {
+			d.closeNotify()
+		}
+		return nil
+	case <-d.done:
+		if d.err == nil {
+			return errors.New("orphand exited at start, with status 0")
+		}
+		return fmt.Errorf("orphand exited at start: %w", d.err)
+	case <-time.After(timeout):
+		return fmt.Errorf("orphand did not say READY=1 within %v", timeout)
+	}
+}
+
+// Pid is the agent's pid.
+func (d *Daemon) Pid() int { return d.Cmd.Process.Pid }
+
+// Done is closed once the agent has exited and been reaped.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Stop ends the agent as a service manager does: SIGTERM, then SIGKILL if
+// it has not exited within timeout. It returns how it ended: nil for a
+// clean exit, else an error that says so.
+func (d *Daemon) Stop(timeout time.Duration) error {
+	_ = d.Cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		return d.err
+	case <-time.After(timeout):
+		_ = d.Cmd.Process.Kill()
+		<-d.done
+		return fmt.Errorf("did not stop within %v of SIGTERM: %w", timeout, d.err)
+	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for a process writing and a test
+// reading.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

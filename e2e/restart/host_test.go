@@ -1,11 +1,8 @@
 package restart
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/testutil"
+	"github.com/orphand/orphand/e2e/internal/harness"
 )
 
 // crashFileEnv is agent.CrashFileEnv, defined only in crash-point builds.
@@ -50,53 +46,37 @@ type agentCtl interface {
 // hostAgent is orphand started by the test on the host: cgroupfs backend,
 // a cgroup root, socket, state directory and crash-point file of its own.
 type hostAgent struct {
-	bin, dir, sock, state, crash, cfg string
-	mount, root                       string // cgroup2 mount; the backend root, relative to it
+	bin   string
+	host  *harness.Host
+	crash string // the crash-point file
 
 	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd is reaped
-	log  *syncBuffer
-	prev []string // logs of the last agents, for failure reports
+	d    *harness.Daemon // the current agent
+	prev []string        // logs of the last agents, for failure reports
 }
 
 func newHostAgent(t *testing.T) *hostAgent {
 	t.Helper()
-	testutil.RequireRoot(t)
-	m, err := cgroup.Discover()
-	if err != nil || m.Path == "" {
-		testutil.Skipf(t, "no cgroup2 mount: %v", err)
-	}
-	dir := t.TempDir()
-	h := &hostAgent{
-		bin: orphandBin(t), dir: dir, sock: filepath.Join(dir, "orphand.sock"),
-		state: filepath.Join(dir, "state"), crash: filepath.Join(dir, "crashpoint"), cfg: filepath.Join(dir, "orphand.toml"),
-		mount: m.Path, root: "/" + cgroupPrefix + os.Getenv(markEnv) + "-" + randHex(4),
-	}
-	if err := os.WriteFile(h.cfg, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		h.Stop(t)
+	host := run.NewHost(t, "")
+	h := &hostAgent{bin: orphandBin(t), host: host, crash: filepath.Join(host.Dir, "crashpoint")}
+	t.Cleanup(func() { // after every agent's stop
 		if t.Failed() {
 			t.Logf("the last agents' logs:\n%s", strings.Join(h.prev, "\n----\n"))
 		}
-		removeCgroupTree(filepath.Join(h.mount, h.root))
 	})
 	return h
 }
 
-func (h *hostAgent) Socket() string              { return h.sock }
+func (h *hostAgent) Socket() string              { return h.host.Socket }
 func (h *hostAgent) Backend() string             { return "cgroupfs" }
-func (h *hostAgent) GroupDir(path string) string { return filepath.Join(h.mount, path) }
+func (h *hostAgent) GroupDir(path string) string { return h.host.GroupDir(path) }
 
 func (h *hostAgent) Log(*testing.T) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.log == nil {
+	d := h.current()
+	if d == nil {
 		return ""
 	}
-	return h.log.String()
+	return d.Log.String()
 }
 
 func (h *hostAgent) Arm(t *testing.T, name string) {
@@ -108,90 +88,48 @@ func (h *hostAgent) Arm(t *testing.T, name string) {
 
 func (h *hostAgent) Start(t *testing.T) {
 	t.Helper()
-	notifyPath := filepath.Join(h.dir, "notify.sock")
-	_ = os.Remove(notifyPath)
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notify.Close()
-	cmd := exec.Command(h.bin, "serve", "--socket", h.sock, "--backend", "cgroupfs", "--cgroup-root", h.root,
-		"--config", h.cfg, "--state-dir", h.state, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, crashFileEnv+"="+h.crash)
-	log := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+	d := h.host.Start(t, harness.Serve{Bin: h.bin, Backend: "cgroupfs", Env: []string{crashFileEnv + "=" + h.crash}})
+	t.Cleanup(func() { h.stop(t, d) })
 	h.mu.Lock()
-	if h.log != nil {
-		h.prev = append(h.prev, h.log.String())
+	if h.d != nil {
+		h.prev = append(h.prev, h.d.Log.String())
 		if len(h.prev) > 3 {
 			h.prev = h.prev[1:]
 		}
 	}
-	h.cmd, h.done, h.log = cmd, done, log
+	h.d = d
 	h.mu.Unlock()
-
-	ready := make(chan error, 1)
-	go func() { ready <- waitReady(notify, readyTimeout) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatalf("orphand did not become ready: %v\n%s", err, log)
-		}
-	case <-done:
-		t.Fatalf("orphand exited at start: %v\n%s", cmd.ProcessState, log)
+	if err := d.WaitReady(readyTimeout); err != nil {
+		t.Fatalf("%v\n%s", err, d.Log)
 	}
 }
 
-// waitReady reads sd_notify datagrams until one says READY=1.
-func waitReady(c *net.UnixConn, timeout time.Duration) error {
-	if err := c.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return err
-		}
-		for _, l := range strings.Split(string(buf[:n]), "\n") {
-			if l == "READY=1" {
-				return nil
-			}
-		}
-	}
-}
-
-func (h *hostAgent) current() (*exec.Cmd, chan struct{}) {
+func (h *hostAgent) current() *harness.Daemon {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.cmd, h.done
+	return h.d
 }
 
 func (h *hostAgent) Crash(t *testing.T) {
 	t.Helper()
-	cmd, done := h.current()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	h.wait(t, done)
+	d := h.current()
+	_ = d.Cmd.Process.Signal(syscall.SIGKILL)
+	h.wait(t, d)
 }
 
 func (h *hostAgent) WaitDown(t *testing.T) {
 	t.Helper()
-	cmd, done := h.current()
-	h.wait(t, done)
-	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the agent ended with %v, not by its crash point", cmd.ProcessState)
+	d := h.current()
+	h.wait(t, d)
+	if ws, ok := d.Cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the agent ended with %v, not by its crash point", d.Cmd.ProcessState)
 	}
 }
 
-func (h *hostAgent) wait(t *testing.T, done chan struct{}) {
+func (h *hostAgent) wait(t *testing.T, d *harness.Daemon) {
 	t.Helper()
 	select {
-	case <-done:
+	case <-d.Done():
 	case <-time.After(readyTimeout):
 		t.Fatalf("the agent did not end within %v\n%s", readyTimeout, h.Log(t))
 	}
@@ -205,45 +143,23 @@ func (h *hostAgent) Restart(t *testing.T) {
 
 func (h *hostAgent) Stop(t *testing.T) {
 	t.Helper()
-	cmd, done := h.current()
-	if cmd == nil {
-		return
+	if d := h.current(); d != nil {
+		h.stop(t, d)
 	}
+}
+
+// stop stops d with SIGTERM, unless it has ended already (crashed), and
+// fails the test if it did not stop cleanly.
+func (h *hostAgent) stop(t *testing.T, d *harness.Daemon) {
+	t.Helper()
 	select {
-	case <-done:
+	case <-d.Done():
 		return
 	default:
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-done:
-		if !cmd.ProcessState.Success() {
-			t.Errorf("orphand stopped with %v", cmd.ProcessState)
-		}
-	case <-time.After(readyTimeout):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Errorf("orphand did not stop within %v of SIGTERM", readyTimeout)
+	if err := d.Stop(readyTimeout); err != nil {
+		t.Errorf("orphand: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func sleepBriefly() { time.Sleep(10 * time.Millisecond) }

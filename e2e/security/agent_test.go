@@ -1,23 +1,16 @@
 package security
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/testutil"
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -33,25 +26,7 @@ type agent struct {
 	mount    string // the cgroup2 mount point
 	root     string // the agent's cgroup root, relative to mount
 	stateDir string
-	log      *logBuffer
-}
-
-// logBuffer collects the agent's log.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log      *harness.SyncBuffer
 }
 
 // startAgent runs orphand with the cgroupfs backend under a cgroup root of
@@ -66,87 +41,27 @@ func startAgent(t testing.TB, config string) *agent {
 // startBinary is startAgent with the orphand binary named.
 func startBinary(t testing.TB, config, orphand string) *agent {
 	t.Helper()
-	testutil.RequireRoot(t)
-	m, err := cgroup.Discover()
-	if err != nil {
-		testutil.Skipf(t, "no cgroup2 mount: %v", err)
-	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} { // other uids must reach the socket
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h := run.NewHost(t, config) // other uids must reach the socket: its directory is theirs to enter
+	d := h.Start(t, harness.Serve{Bin: orphand, Backend: "cgroupfs"})
 	a := &agent{
 		bins:     binaries(t),
-		socket:   filepath.Join(dir, "orphand.sock"),
-		mount:    m.Path,
-		root:     "/" + cgroupPrefix + os.Getenv(markEnv) + "-" + randHex(4),
-		stateDir: filepath.Join(dir, "state"),
-		log:      &logBuffer{},
+		pid:      d.Pid(),
+		socket:   h.Socket,
+		mount:    h.Mount,
+		root:     h.Root,
+		stateDir: h.StateDir,
+		log:      d.Log,
 	}
-	cfgPath := filepath.Join(dir, "orphand.toml")
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: filepath.Join(dir, "notify"), Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notify.Close()
-	cmd := exec.Command(orphand, "serve", "--socket", a.socket, "--backend", "cgroupfs",
-		"--cgroup-root", a.root, "--config", cfgPath, "--state-dir", a.stateDir, "--log-level", "debug")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+notify.LocalAddr().String())
-	cmd.Stdout, cmd.Stderr = a.log, a.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	a.pid = cmd.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { a.stop(t, cmd, exited) })
-	ready := make(chan error, 1)
-	go func() { ready <- readyNotice(notify) }()
-	select {
-	case err := <-ready:
-		if err != nil {
-			t.Fatalf("orphand did not say READY=1: %v\n%s", err, a.log)
-		}
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("orphand exited at start: %v\n%s", err, a.log)
+	t.Cleanup(func() { a.stop(t, h, d) })
+	if err := d.WaitReady(waitLong); err != nil {
+		t.Fatalf("%v\n%s", err, a.log)
 	}
 	return a
 }
 
-// readyNotice reads sd_notify datagrams until READY=1.
-func readyNotice(c *net.UnixConn) error {
-	if err := c.SetReadDeadline(time.Now().Add(waitLong)); err != nil {
-		return err
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return err
-		}
-		if strings.Contains("\n"+string(buf[:n])+"\n", "\nREADY=1\n") {
-			return nil
-		}
-	}
-}
-
-func (a *agent) stop(t testing.TB, cmd *exec.Cmd, exited chan error) {
+func (a *agent) stop(t testing.TB, h *harness.Host, d *harness.Daemon) {
 	t.Helper()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	var err error
-	select {
-	case err = <-exited:
-	case <-time.After(waitLong):
-		_ = cmd.Process.Kill()
-		err = fmt.Errorf("no exit %v after SIGTERM: %w", waitLong, <-exited)
-	}
-	if err != nil {
+	if err := d.Stop(waitLong); err != nil {
 		t.Errorf("orphand: %v", err)
 	}
 	log := a.log.String()
@@ -155,32 +70,11 @@ func (a *agent) stop(t testing.TB, cmd *exec.Cmd, exited chan error) {
 			t.Errorf("orphand's log has %q", bad)
 		}
 	}
-	rootDir := filepath.Join(a.mount, a.root)
-	if left, _ := filepath.Glob(filepath.Join(rootDir, "*", "cgroup.procs")); len(left) > 0 {
-		t.Errorf("orphand left group cgroups under %s: %v", rootDir, left)
+	if left := h.LeftGroups(); len(left) > 0 {
+		t.Errorf("orphand left group cgroups under %s: %v", h.RootDir(), left)
 	}
-	removeCgroupTree(rootDir)
 	if t.Failed() {
 		t.Logf("orphand's log:\n%s", log)
-	}
-}
-
-// removeCgroupTree kills what is in the cgroup tree at dir and removes it,
-// deepest first.
-func removeCgroupTree(dir string) {
-	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-	var dirs []string
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		deadline := time.Now().Add(10 * time.Second)
-		for syscall.Rmdir(dirs[i]) == syscall.EBUSY && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond) // the killed are still leaving
-		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/testutil"
 )
 
@@ -45,13 +46,7 @@ func BenchmarkConnectClose(b *testing.B) {
 // with {"ok":true}, one goroutine per connection; it stops with the
 // benchmark.
 func bareServer(b *testing.B) string {
-	dir := b.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			b.Fatal(err)
-		}
-	}
-	sock := filepath.Join(dir, "bare.sock")
+	sock := filepath.Join(harness.ReachableTempDir(b), "bare.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		b.Fatal(err)

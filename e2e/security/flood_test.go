@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orphand/orphand/e2e/internal/harness"
 )
 
 // flooder is a helper holding the connections of a flood.
@@ -31,7 +33,7 @@ func (a *agent) flood(t *testing.T, uid, n int) *flooder {
 		t.Fatal(err)
 	}
 	defer outR.Close()
-	stderr := &logBuffer{}
+	stderr := &harness.SyncBuffer{}
 	cmd := exec.Command(a.bins.helper)
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeFlood, socketEnv+"="+a.socket, countEnv+"="+strconv.Itoa(n))
 	cmd.Dir = "/"
@@ -75,7 +77,7 @@ func (a *agent) cycles(t testing.TB, uid, n int) int {
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeCycles, socketEnv+"="+a.socket, countEnv+"="+strconv.Itoa(n))
 	cmd.Dir = "/"
 	cmd.SysProcAttr = credential(uid)
-	stderr := &logBuffer{}
+	stderr := &harness.SyncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.Output()
 	if err != nil {

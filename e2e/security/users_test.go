@@ -7,12 +7,11 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -39,7 +38,7 @@ type user struct {
 	stdin  *os.File
 	out    *os.File
 	r      *bufio.Reader
-	stderr *logBuffer
+	stderr *harness.SyncBuffer
 	done   chan struct{} // closed once the helper is reaped
 }
 
@@ -54,7 +53,7 @@ func (a *agent) as(t *testing.T, uid int) *user {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &user{t: t, uid: uid, stdin: inW, out: outR, r: bufio.NewReaderSize(outR, 1<<20), stderr: &logBuffer{}, done: make(chan struct{})}
+	u := &user{t: t, uid: uid, stdin: inW, out: outR, r: bufio.NewReaderSize(outR, 1<<20), stderr: &harness.SyncBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(a.bins.helper)
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeProxy, socketEnv+"="+a.socket)
 	cmd.Dir = "/"
@@ -197,20 +196,16 @@ func (p *proc) waitExit(t *testing.T, why string) {
 	}
 }
 
-// reuseMu keeps pid steering to one test at a time.
-var reuseMu sync.Mutex
-
 // startWithPid starts argv as uid with exactly pid, which must be free:
 // it sets /proc/sys/kernel/ns_last_pid to pid-1 and forks, again while
 // other processes on this busy machine take the pid first.
 func startWithPid(t *testing.T, uid, pid int, argv ...string) *proc {
 	t.Helper()
-	reuseMu.Lock()
-	defer reuseMu.Unlock()
+	defer harness.LockPids()()
 	const tries = 2000
 	for range tries {
-		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
-			t.Fatalf("steer the next pid with ns_last_pid (needs root in the initial pid namespace): %v", err)
+		if err := harness.SetLastPid(pid - 1); err != nil {
+			t.Fatalf("steer the next pid (needs root in the initial pid namespace): %v", err)
 		}
 		p, err := tryStart(uid, argv...)
 		if errors.Is(err, syscall.ESRCH) || errors.Is(err, os.ErrProcessDone) {

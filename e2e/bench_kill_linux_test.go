@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
@@ -63,7 +62,7 @@ func benchKill(b *testing.B, n int) {
 	a := startAgent(b, "")
 	c := a.client(b)
 	agentEvents := a.followKilled(b)
-	rawRoot := filepath.Join(a.mount, run.CgroupPrefix+"raw-"+harness.RandHex(4))
+	rawRoot := filepath.Join(a.mount, run.CgroupPrefix+"raw-"+testutil.RandHex(4))
 	if err := os.Mkdir(rawRoot, 0o755); err != nil {
 		b.Fatal(err)
 	}
@@ -150,7 +149,7 @@ func killViaAgent(b *testing.B, a *agent, c *ipc.Client, events *killedLog, n in
 // killRaw puts the same tree in a cgroup of our own and times cgroup.kill
 // to empty.
 func killRaw(b *testing.B, root string, n int) time.Duration {
-	dir := filepath.Join(root, "g"+harness.RandHex(4))
+	dir := filepath.Join(root, "g"+testutil.RandHex(4))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/nspawn"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -167,7 +168,7 @@ func systemctl(t testing.TB, args ...string) string {
 // group. It returns the unit's name; the cleanup stops it.
 func callerUnit(t *testing.T, a *agent, slice, script string) string {
 	t.Helper()
-	unit := "e2e-caller-" + harness.RandHex(4) + ".service"
+	unit := "e2e-caller-" + testutil.RandHex(4) + ".service"
 	shell := fmt.Sprintf("%s run --name svc -- sh -c '%s'; exec sleep 1000", a.bins.orphanctl, script)
 	out, err := exec.Command("systemd-run", "--unit="+unit, "--slice="+slice, "--no-block",
 		"--setenv="+markEnv+"="+os.Getenv(markEnv), "sh", "-c", shell).CombinedOutput()

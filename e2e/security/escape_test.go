@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/e2e/internal/harness"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -24,7 +24,7 @@ var groupDir = regexp.MustCompile(`^[0-9a-f]{12}$`)
 // refused; on disk nothing appears outside the agent's cgroup root, and
 // inside it only directories named by group ids.
 func testCgroupEscape(t *testing.T, a *agent, keep func(...*proc)) {
-	mark := "orphand-escape-" + harness.RandHex(4)
+	mark := "orphand-escape-" + testutil.RandHex(4)
 	u := a.as(t, attacker)
 	p := sleeper(t, attacker)
 	var made []string

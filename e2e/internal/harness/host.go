@@ -40,7 +40,7 @@ func (r *Run) NewHost(t testing.TB, config string) *Host {
 		Config:   filepath.Join(dir, "orphand.toml"),
 		StateDir: filepath.Join(dir, "state"),
 		Mount:    m.Path,
-		Root:     "/" + r.CgroupPrefix + RandHex(4),
+		Root:     "/" + r.CgroupPrefix + testutil.RandHex(4),
 	}
 	if err := os.WriteFile(h.Config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package harness
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -42,7 +40,7 @@ type Run struct {
 func NewRun(name, markEnv, cgroupBase string) *Run {
 	mark := os.Getenv(markEnv)
 	if mark == "" {
-		mark = RandHex(8)
+		mark = testutil.RandHex(8)
 		_ = os.Setenv(markEnv, mark)
 	}
 	return &Run{name: name, markEnv: markEnv, mark: mark, CgroupPrefix: cgroupBase + mark + "-"}
@@ -129,11 +127,4 @@ func (r *Run) leftovers() string {
 		}
 	}
 	return report.String()
-}
-
-// RandHex returns n random bytes in hex.
-func RandHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -60,7 +60,7 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 	}
 	go d.readNotify()
 	d.Cmd = exec.Command(s.Bin, "serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
-		"--config", h.Config, "--state-dir", h.StateDir, "--log-level", "debug")
+		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug")
 	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {

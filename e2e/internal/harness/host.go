@@ -16,7 +16,7 @@ import (
 type Host struct {
 	Dir      string
 	Socket   string
-	Config   string // the configuration file
+	config   string // the configuration file
 	StateDir string
 	Mount    string // the cgroup2 mount point
 	Root     string // the agent's cgroup root, relative to Mount
@@ -37,12 +37,12 @@ func (r *Run) NewHost(t testing.TB, config string) *Host {
 	h := &Host{
 		Dir:      dir,
 		Socket:   filepath.Join(dir, "orphand.sock"),
-		Config:   filepath.Join(dir, "orphand.toml"),
+		config:   filepath.Join(dir, "orphand.toml"),
 		StateDir: filepath.Join(dir, "state"),
 		Mount:    m.Path,
 		Root:     "/" + r.CgroupPrefix + testutil.RandHex(4),
 	}
-	if err := os.WriteFile(h.Config, []byte(config), 0o644); err != nil {
+	if err := os.WriteFile(h.config, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = testutil.RemoveCgroupTree(h.RootDir()) })

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -55,13 +56,7 @@ type testAgent struct {
 // returned without error.
 func startAgent(t *testing.T, cfg Config, b cgroup.Backend) *testAgent {
 	t.Helper()
-	dir := t.TempDir()
-	// Reachable by a client of another uid: t.TempDir's parent is 0700.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := testutil.ReachableTempDir(t) // a client of another uid connects too
 	sock := filepath.Join(dir, "orphand.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {

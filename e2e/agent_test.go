@@ -26,7 +26,7 @@ type agent struct {
 	backend string // "cgroupfs", "systemd" or "proc"
 	mount   string // the cgroup2 mount point
 	root    string // cgroupfs: the agent's cgroup root, relative to mount
-	log     *harness.SyncBuffer
+	log     *testutil.SyncBuffer
 	pid     int
 }
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/e2e/internal/harness"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -18,7 +18,7 @@ type running struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string // stdout, line by line; closed at EOF
-	stderr *harness.SyncBuffer
+	stderr *testutil.SyncBuffer
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 }
@@ -27,7 +27,7 @@ type running struct {
 // kills it (if still running) and waits for it.
 func (a *agent) start(t testing.TB, argv ...string) *running {
 	t.Helper()
-	r := &running{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 100), stderr: &harness.SyncBuffer{}, exited: make(chan struct{})}
+	r := &running{cmd: exec.Command(argv[0], argv[1:]...), lines: make(chan string, 100), stderr: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	r.cmd.Env = append(os.Environ(), ipc.SocketEnv+"="+a.socket)
 	r.cmd.Stderr = r.stderr
 	var err error

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -211,7 +210,7 @@ func TestServeUnderSystemdProtocols(t *testing.T) {
 	cmd.Env = append(os.Environ(), mainEnv+"=1", "LISTEN_FDS=1", "LISTEN_FDNAMES=orphand.socket",
 		"NOTIFY_SOCKET="+notifyPath, "WATCHDOG_USEC=200000")
 	cmd.ExtraFiles = []*os.File{lnFile}
-	var stderr lockedBuffer
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -307,24 +306,6 @@ func emptyConfig(t *testing.T) string {
 	return p
 }
 
-// lockedBuffer is a bytes.Buffer safe to read while a command writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // --backend proc serves, and hello says how it follows forks (with the
 // proc connector when root in the initial namespaces, as CI is).
 func TestBackendProc(t *testing.T) {
@@ -337,7 +318,7 @@ func TestBackendProc(t *testing.T) {
 	cmd := exec.Command(self, "serve", "--backend", "proc", "--socket", sock,
 		"--state-dir", filepath.Join(dir, "state"), "--config", emptyConfig(t))
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
-	var stderr lockedBuffer
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/orphand/orphand/e2e/internal/harness"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -26,7 +27,7 @@ type agent struct {
 	mount    string // the cgroup2 mount point
 	root     string // the agent's cgroup root, relative to mount
 	stateDir string
-	log      *harness.SyncBuffer
+	log      *testutil.SyncBuffer
 }
 
 // startAgent runs orphand with the cgroupfs backend under a cgroup root of

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/orphand/orphand/e2e/internal/harness"
 	"github.com/orphand/orphand/internal/testutil"
 )
 
@@ -46,7 +45,7 @@ func BenchmarkConnectClose(b *testing.B) {
 // with {"ok":true}, one goroutine per connection; it stops with the
 // benchmark.
 func bareServer(b *testing.B) string {
-	sock := filepath.Join(harness.ReachableTempDir(b), "bare.sock")
+	sock := filepath.Join(testutil.ReachableTempDir(b), "bare.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
 		b.Fatal(err)

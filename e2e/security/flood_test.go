@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/e2e/internal/harness"
+	"github.com/orphand/orphand/internal/testutil"
 )
 
 // flooder is a helper holding the connections of a flood.
@@ -33,7 +33,7 @@ func (a *agent) flood(t *testing.T, uid, n int) *flooder {
 		t.Fatal(err)
 	}
 	defer outR.Close()
-	stderr := &harness.SyncBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	cmd := exec.Command(a.bins.helper)
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeFlood, socketEnv+"="+a.socket, countEnv+"="+strconv.Itoa(n))
 	cmd.Dir = "/"
@@ -77,7 +77,7 @@ func (a *agent) cycles(t testing.TB, uid, n int) int {
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeCycles, socketEnv+"="+a.socket, countEnv+"="+strconv.Itoa(n))
 	cmd.Dir = "/"
 	cmd.SysProcAttr = credential(uid)
-	stderr := &harness.SyncBuffer{}
+	stderr := &testutil.SyncBuffer{}
 	cmd.Stderr = stderr
 	out, err := cmd.Output()
 	if err != nil {

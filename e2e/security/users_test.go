@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orphand/orphand/e2e/internal/harness"
+	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -38,7 +39,7 @@ type user struct {
 	stdin  *os.File
 	out    *os.File
 	r      *bufio.Reader
-	stderr *harness.SyncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{} // closed once the helper is reaped
 }
 
@@ -53,7 +54,7 @@ func (a *agent) as(t *testing.T, uid int) *user {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &user{t: t, uid: uid, stdin: inW, out: outR, r: bufio.NewReaderSize(outR, 1<<20), stderr: &harness.SyncBuffer{}, done: make(chan struct{})}
+	u := &user{t: t, uid: uid, stdin: inW, out: outR, r: bufio.NewReaderSize(outR, 1<<20), stderr: &testutil.SyncBuffer{}, done: make(chan struct{})}
 	cmd := exec.Command(a.bins.helper)
 	cmd.Env = append(os.Environ(), helperEnv+"="+modeProxy, socketEnv+"="+a.socket)
 	cmd.Dir = "/"

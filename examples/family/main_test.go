@@ -5,7 +5,6 @@ import (
 	"context"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +35,7 @@ func TestExample(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	var errs syncBuffer // the workers' stderr, written from several goroutines
+	var errs testutil.SyncBuffer // the workers' stderr, written from several goroutines
 	if err := run(ctx, &out, &errs); err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, errs.String())
 	}
@@ -46,21 +45,4 @@ func TestExample(t *testing.T) {
 			t.Errorf("no report from %q in:\n%s", w, out.String())
 		}
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

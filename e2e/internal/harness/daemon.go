@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -9,10 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orphand/orphand/internal/testutil"
 )
 
 // Serve is how Start runs `orphand serve` on a Host.
@@ -30,7 +30,7 @@ type Serve struct {
 // Daemon is one `orphand serve` process a test started.
 type Daemon struct {
 	Cmd *exec.Cmd
-	Log *SyncBuffer // its stdout and stderr
+	Log *testutil.SyncBuffer // its stdout and stderr
 
 	keepNotify bool
 	notify     *net.UnixConn
@@ -55,7 +55,7 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 		t.Fatal(err)
 	}
 	d := &Daemon{
-		Log: &SyncBuffer{}, keepNotify: s.KeepNotify, notify: notify,
+		Log: &testutil.SyncBuffer{}, keepNotify: s.KeepNotify, notify: notify,
 		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
 	}
 	go d.readNotify()
@@ -144,23 +144,4 @@ func (d *Daemon) Stop(timeout time.Duration) error {
 		<-d.done
 		return fmt.Errorf("did not stop within %v of SIGTERM: %w", timeout, d.err)
 	}
-}
-
-// SyncBuffer is a bytes.Buffer safe for a process writing and a test
-// reading.
-type SyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *SyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *SyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -33,7 +33,7 @@ func (r *Run) NewHost(t testing.TB, config string) *Host {
 	if err != nil || m.Path == "" {
 		testutil.Skipf(t, "no cgroup2 mount: %v", err)
 	}
-	dir := ReachableTempDir(t)
+	dir := testutil.ReachableTempDir(t)
 	h := &Host{
 		Dir:      dir,
 		Socket:   filepath.Join(dir, "orphand.sock"),
@@ -61,17 +61,4 @@ func (h *Host) GroupDir(path string) string { return filepath.Join(h.Mount, path
 func (h *Host) LeftGroups() []string {
 	left, _ := filepath.Glob(filepath.Join(h.RootDir(), "*", "cgroup.procs"))
 	return left
-}
-
-// ReachableTempDir is a t.TempDir that every uid may enter and read, for
-// the sockets and programs of tests that run clients as other uids.
-func ReachableTempDir(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's are 0700
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }

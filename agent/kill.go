@@ -126,7 +126,7 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 			if err := a.durably(a.killCtx, after); err != nil {
 				a.log.Warn("killing a group whose killing state may not be on disk", "group", g.ID, "err", err)
 			}
-			crashPoint("kill.persisted")
+			crashPoint("kill.persisted", g.ID)
 			a.queueKill(g, opts, cancel, nested)
 		})
 	}
@@ -145,7 +145,7 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 	emptied := time.Now() // the killed event times trigger → empty, not the cleanup after
 	res = mergeKill(polite, res)
 	if err == nil {
-		crashPoint("kill.emptied")
+		crashPoint("kill.emptied", g.ID)
 	}
 	if err != nil || g.cg == nil {
 		a.finishKill(g, res, emptied, err)

@@ -191,7 +191,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err := a.persistIntent(ctx, rec); err != nil {
 		return nil, 0, err
 	}
-	crashPoint("register.intent")
+	crashPoint("register.intent", id)
 	cg, err := a.backend.Create(ctx, spec)
 	if err != nil {
 		a.dropIntent(id)
@@ -204,7 +204,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err != nil {
 		a.log.Warn("re-checking a new group for children forked during registration failed", "group", id, "err", err)
 	}
-	crashPoint("register.created")
+	crashPoint("register.created", id)
 	rec.Ref, rec.State = cg.Ref(), ""
 	g := &group{Record: rec, cg: cg, spawner: spawner, children: map[string]*group{}}
 	if g.On == ipc.OnExit {
@@ -213,7 +213,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err := a.durably(ctx, a.insert(c, g, parent, adopt)); err != nil {
 		return nil, 0, a.undoRegistration(g, err)
 	}
-	crashPoint("register.persisted")
+	crashPoint("register.persisted", id)
 	return g, len(members), nil
 }
 

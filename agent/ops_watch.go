@@ -76,7 +76,7 @@ func (a *Agent) opWatch(ctx context.Context, c *conn, req ipc.Request, resp *ipc
 	if err := a.durably(ctx, a.insert(c, g, nil, nil)); err != nil {
 		return a.undoRegistration(g, err)
 	}
-	crashPoint("watch.persisted")
+	crashPoint("watch.persisted", g.ID)
 	a.mu.Lock()
 	w := g.wireLocked(len(targets))
 	a.mu.Unlock()

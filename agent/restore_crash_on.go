@@ -10,7 +10,9 @@ import (
 )
 
 // CrashFileEnv names, in a test build (tag orphand_crashpoints), a file
-// holding the name of a crash point. When the agent reaches that point it
+// holding the name of a crash point, optionally followed by a space and a
+// group's id: then only that group's pass crashes (another group's kill
+// may reach kill.emptied first). When the agent reaches the point it
 // removes the file — so that the agent started next does not crash there
 // too — writes one line to stderr and SIGKILLs itself. A file rather than a
 // variable: under systemd the test arms a crash point in an agent that is
@@ -21,12 +23,16 @@ const CrashFileEnv = "ORPHAND_CRASHPOINT_FILE"
 
 var crashFile = os.Getenv(CrashFileEnv)
 
-func crashPoint(name string) {
+func crashPoint(name, group string) {
 	if crashFile == "" {
 		return
 	}
 	b, err := os.ReadFile(crashFile)
-	if err != nil || strings.TrimSpace(string(b)) != name {
+	if err != nil {
+		return
+	}
+	point, only, _ := strings.Cut(strings.TrimSpace(string(b)), " ")
+	if point != name || (only != "" && only != group) {
 		return
 	}
 	if err := os.Remove(crashFile); err != nil {

@@ -35,7 +35,10 @@ func (c *chaos) down(mode string) {
 			c.a.Crash(t)
 			break
 		}
-		c.a.Arm(t, mode)
+		// The victim's own kill: a trigger's kill running meanwhile
+		// reaches kill.emptied too, before the victim's record says
+		// killing.
+		c.a.Arm(t, mode+" "+v.id)
 		cl := client(t, c.a)
 		ctx, cancel := ctxTimeout()
 		_, err := cl.Kill(ctx, v.id, nil)

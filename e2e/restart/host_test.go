@@ -22,7 +22,9 @@ const readyTimeout = 60 * time.Second
 // agentCtl runs the agent under test: on the host as the test's child, or
 // in the container as systemd's orphand.service.
 type agentCtl interface {
-	// Arm makes the running agent SIGKILL itself at crash point name.
+	// Arm makes the running agent SIGKILL itself at crash point name,
+	// which may be followed by a space and a group's id: then only at
+	// that group's pass through the point.
 	Arm(t *testing.T, name string)
 	// Crash SIGKILLs the running agent and waits until it is gone.
 	Crash(t *testing.T)

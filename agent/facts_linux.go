@@ -199,18 +199,3 @@ func children(pid int) []int {
 	c, _ := proctree.Children(pid)
 	return c
 }
-
-// dupProcess returns a second, independent handle on p's process: a dup of
-// its pidfd, so no pid lookup (and no race) is involved.
-func dupProcess(p *proctree.Process) (*proctree.Process, error) {
-	nfd := -1
-	err := p.WithPidfd(func(fd int) error {
-		var err error
-		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("dup pidfd of pid %d: %w", p.Pid(), err)
-	}
-	return proctree.FromPidfd(nfd)
-}

@@ -99,7 +99,7 @@ func (c *conn) target(pid int, verb string, host policy.Host) (*proctree.Process
 		if self == nil {
 			return nil, reqErr(ipc.CodeUnsupported, "the agent cannot see your process (it lives in another pid namespace, or has exited), so it cannot %s it", verb)
 		}
-		p, err = dupProcess(self)
+		p, err = self.Dup()
 	case !c.peer.sameNS:
 		return nil, reqErr(ipc.CodeUnsupported, "pid numbers from another pid namespace mean nothing to the agent; %s yourself by leaving out \"pid\"", verb)
 	default:

@@ -273,6 +273,23 @@ func (p *Process) Close() error {
 	return p.closeErr
 }
 
+// Dup returns a second, independent handle on p's process: a duplicate of
+// its pidfd, so no pid is looked up and no reused pid can be picked up.
+// Each handle is closed on its own. It fails with [os.ErrProcessDone] once
+// the process has been reaped.
+func (p *Process) Dup() (*Process, error) {
+	nfd := -1
+	err := p.WithPidfd(func(fd int) error {
+		var err error
+		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("proctree: duplicate the pidfd of pid %d: %w", p.Pid(), err)
+	}
+	return FromPidfd(nfd)
+}
+
 // WithPidfd calls fn with the raw pidfd, kept open for the duration of the
 // call (to pass it to the fd store, or to waitid(P_PIDFD) as its parent).
 func (p *Process) WithPidfd(fn func(fd int) error) error {

@@ -122,6 +122,35 @@ func TestFromPidfd(t *testing.T) {
 	}
 }
 
+// TestDup checks that a duplicate is a handle of its own on the same
+// process: it outlives the original's Close, and it refuses a reaped one.
+func TestDup(t *testing.T) {
+	cmd := startSleeper(t)
+	p, err := Open(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := p.Dup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Identity() != p.Identity() {
+		t.Errorf("duplicate is %v, want %v", d.Identity(), p.Identity())
+	}
+	p.Close()
+	if err := d.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("Signal through the duplicate after the original's Close: %v", err)
+	}
+	if err := d.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if _, err := d.Dup(); !errors.Is(err, os.ErrProcessDone) {
+		t.Errorf("Dup of a reaped process = %v, want ErrProcessDone", err)
+	}
+}
+
 // TestManyWaitersFewThreads waits on many processes at once and checks that
 // the waits do not each hold an OS thread.
 func TestManyWaitersFewThreads(t *testing.T) {

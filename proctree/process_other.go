@@ -40,3 +40,4 @@ func (p *Process) Wait(context.Context) error         { return ErrUnsupported }
 func (p *Process) Done() <-chan struct{}              { return nil }
 func (p *Process) Close() error                       { return nil }
 func (p *Process) WithPidfd(func(fd int) error) error { return ErrUnsupported }
+func (p *Process) Dup() (*Process, error)             { return nil, ErrUnsupported }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/proctree"
 )
@@ -170,7 +168,7 @@ func (b *Backend) CreateWith(ctx context.Context, spec cgroup.Spec, ps ...*proct
 	ancestors := agentAncestors()
 	procs := make([]*proctree.Process, 0, len(ps))
 	for _, p := range ps {
-		d, err := dup(p)
+		d, err := p.Dup()
 		if err == nil && (d.Pid() == b.self || d.Exited() || ancestors[d.Pid()]) {
 			d.Close()
 			err = fmt.Errorf("pid %d is the agent, its ancestor, or gone: %w", p.Pid(), os.ErrProcessDone)
@@ -231,21 +229,6 @@ func closeAll(ps []*proctree.Process) {
 	for _, p := range ps {
 		p.Close()
 	}
-}
-
-// dup returns an independent handle on p's process: a duplicate of its
-// pidfd, so no pid is looked up.
-func dup(p *proctree.Process) (*proctree.Process, error) {
-	nfd := -1
-	err := p.WithPidfd(func(fd int) error {
-		var err error
-		nfd, err = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("duplicate the pidfd of pid %d: %w", p.Pid(), err)
-	}
-	return proctree.FromPidfd(nfd)
 }
 
 // Load returns the group ref names if this backend instance still tracks

@@ -55,11 +55,8 @@ Examples:
 		fs.Var(&pid, "pid", "the spawner's `PID` (default: orphanctl's parent process)")
 		fs.StringVar(&parent, "parent", "", "nest the new group under `GROUP` (default: the group P is already in, if any)")
 		k.define(fs)
-		args, err := c.parse(fs, args)
+		_, err := c.parseArgs(fs, args, 0, 0, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
 		if pid == 0 {
@@ -104,11 +101,8 @@ Examples:
 		fs.Var(&pid, "pid", "the watched process `W`")
 		fs.Var(&targets, "kill", "`P[,P...]`: the processes to kill when W exits (repeatable)")
 		k.define(fs)
-		args, err := c.parse(fs, args)
+		_, err := c.parseArgs(fs, args, 0, 0, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
 		if pid == 0 {
@@ -144,11 +138,8 @@ Example:
   orphanctl attach 3f9c2a1b7d04 4242`,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 2, 2, "GROUP and PID")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 2, 2, "GROUP and PID"); err != nil {
 			return err
 		}
 		pid, err := parsePid(args[1])
@@ -175,11 +166,8 @@ Examples:
 		fs := c.newFlagSet()
 		var grace graceFlag
 		fs.Var(&grace, "grace", "wait up to `D` after the polite signal before SIGKILL (default: the group's own)")
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 1, 1, "GROUP")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
 			return err
 		}
 		ms, err := graceMS(grace)
@@ -215,11 +203,8 @@ Example:
   orphanctl release 3f9c2a1b7d04`,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 1, 1, "GROUP")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
 			return err
 		}
 		return c.simple(ctx, ipc.Request{Op: ipc.OpRelease, Group: args[0]})

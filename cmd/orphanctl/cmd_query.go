@@ -24,11 +24,8 @@ Examples:
 		fs := c.newFlagSet()
 		quiet := fs.Bool("q", false, "print only the ids of active groups, one per line")
 		fs.BoolVar(quiet, "quiet", false, "same as -q")
-		args, err := c.parse(fs, args)
+		_, err := c.parseArgs(fs, args, 0, 0, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
 		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpList})
@@ -63,11 +60,8 @@ Example:
   orphanctl show 3f9c2a1b7d04`,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 1, 1, "GROUP")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
 			return err
 		}
 		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})
@@ -99,11 +93,8 @@ Example:
   orphanctl status`,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		_, err := c.parseArgs(fs, args, 0, 0, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
 		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpStatus})
@@ -136,11 +127,8 @@ Examples:
   orphanctl events 3f9c2a1b7d04 --json`,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 0, 1, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 1, ""); err != nil {
 			return err
 		}
 		group := ""

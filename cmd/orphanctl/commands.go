@@ -88,6 +88,19 @@ func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	return rest, nil
 }
 
+// parseArgs is parse followed by wantArgs: the flags, then between min and
+// max (-1: any number) operands, names saying which are missing.
+func (c *cli) parseArgs(fs *flag.FlagSet, args []string, min, max int, names string) ([]string, error) {
+	rest, err := c.parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if err := wantArgs(rest, min, max, names); err != nil {
+		return nil, err
+	}
+	return rest, nil
+}
+
 // wantArgs checks the number of positional arguments.
 func wantArgs(args []string, min, max int, names string) error {
 	switch {

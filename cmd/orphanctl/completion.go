@@ -19,11 +19,8 @@ var versionCmd = &command{
 	help:       "Prints orphanctl's version (the agent's is in 'orphanctl status').",
 	run: func(_ context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		_, err := c.parseArgs(fs, args, 0, 0, "")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 0, 0, ""); err != nil {
 			return err
 		}
 		if c.json {
@@ -48,11 +45,8 @@ Examples:
   orphanctl completion bash > /usr/share/bash-completion/completions/orphanctl`,
 	run: func(_ context.Context, c *cli, args []string) error {
 		fs := c.newFlagSet()
-		args, err := c.parse(fs, args)
+		args, err := c.parseArgs(fs, args, 1, 1, "the shell (bash)")
 		if err != nil {
-			return err
-		}
-		if err := wantArgs(args, 1, 1, "the shell (bash)"); err != nil {
 			return err
 		}
 		if args[0] != "bash" {

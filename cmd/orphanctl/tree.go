@@ -34,11 +34,8 @@ Example:
 
 func runTree(ctx context.Context, c *cli, args []string) error {
 	fs := c.newFlagSet()
-	args, err := c.parse(fs, args)
+	args, err := c.parseArgs(fs, args, 1, 1, "GROUP")
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(args, 1, 1, "GROUP"); err != nil {
 		return err
 	}
 	resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})

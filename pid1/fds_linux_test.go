@@ -130,14 +130,24 @@ func TestParentDeathSignal(t *testing.T) {
 	// outer init -> inner init --pdeathsig TERM -> CMD. Killing the outer
 	// one makes the kernel send SIGTERM to the inner one, which forwards it
 	// to CMD like any signal, and exits with CMD.
+	//
+	// The outer init is gone before CMD can answer, so the test waits for
+	// the inner init's exit and then reads the output. (It once waited for
+	// the output and failed as soon as it saw the outer init's exit, which
+	// under load came first. CMD's trap now takes a moment before it
+	// answers, so that order is the usual one here too.)
 	r := start(t, spec{args: []string{
 		"init", "--no-kill-remaining", "--", bin.orphand, "init", "--pdeathsig", "TERM", "--", "sh", "-c",
-		`trap 'echo got TERM; exit 0' TERM; echo inner $PPID; ` + waitLoop,
+		`trap 'sleep 0.2; echo got TERM; exit 0' TERM; echo inner $PPID; ` + waitLoop,
 	}})
 	inner := openPid(t, r.waitPid("inner "))
 	if err := r.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	r.waitOutput("got TERM")
 	waitFor(t, "the inner init to exit", inner.Exited)
+	// CMD wrote its line before it exited, and the inner init exits after
+	// CMD: the output is complete now.
+	if out := r.stdout.String(); !strings.Contains(out, "got TERM\n") {
+		t.Fatalf("the inner init exited, but CMD never printed \"got TERM\"\nstdout: %s\nstderr: %s", out, r.stderr.String())
+	}
 }

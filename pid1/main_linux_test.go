@@ -281,15 +281,26 @@ func (r *run) expectExit(want int) {
 func (r *run) waitOutput(prefix string) string {
 	r.t.Helper()
 	var rest string
-	waitFor(r.t, fmt.Sprintf("output %q", prefix), func() bool {
+	find := func() bool {
 		for line := range strings.Lines(r.stdout.String()) {
 			if after, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), prefix); ok && strings.HasSuffix(line, "\n") {
 				rest = after
 				return true
 			}
 		}
+		return false
+	}
+	waitFor(r.t, fmt.Sprintf("output %q", prefix), func() bool {
+		if find() {
+			return true
+		}
 		select {
 		case <-r.done:
+			// The line may have been written between the look above and
+			// the exit: look once more before failing.
+			if find() {
+				return true
+			}
 			r.t.Fatalf("exited before printing %q\nstdout: %s\nstderr: %s", prefix, r.stdout.String(), r.stderr.String())
 		default:
 		}

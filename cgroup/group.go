@@ -37,9 +37,11 @@ type Spec struct {
 	// directory, orphand-<id>.scope) and reject an id that is not
 	// [a-z0-9][a-z0-9-]* of at most 64 bytes.
 	ID string
-	// Parent is the group to nest under, or nil. Killing the parent kills
-	// the nested group where the backend can nest (cgroupfs); the agent
-	// kills nested groups itself where it cannot (systemd scopes).
+	// Parent is the group to nest under, or nil. The cgroup backends make
+	// the nested group's cgroup inside the parent's (a systemd backend's
+	// nested group is a cgroup in the parent's scope, not a scope), so
+	// killing the parent kills it too; the agent also kills nested groups
+	// itself, which is what the proc backend relies on.
 	Parent Group
 	// Description is free text for humans (systemd's Description=).
 	Description string

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -205,9 +206,17 @@ func testRunNested(t *testing.T, a *agent) {
 		t.Fatalf("inner group %+v, want one nested in the outer group", g)
 	}
 	held := hold(t, members...)
-	outer, _ := a.show(t, g.Parent)
+	// The outer group's only process moved into the inner one; the outer
+	// group must still hold it (as a nested member) and stay active. On
+	// the systemd backend it once ended instead, as soon as systemd saw
+	// its scope empty, killing the inner group with it; a quick run could
+	// finish before systemd noticed, so the check is on the group itself.
+	outer, outerMembers := a.show(t, g.Parent)
 	if outer.Name != "outer" {
 		t.Errorf("parent group %+v, want the outer one", outer)
+	}
+	if outer.State != ipc.StateActive || !slices.Contains(outerMembers, members[0]) {
+		t.Errorf("outer group %s with members %v, want active and holding the inner group's %v", outer.State, outerMembers, members)
 	}
 	res := a.ctl(t, "kill", outer.ID)
 	if res.code != 0 {

@@ -17,11 +17,15 @@
 // processes into delegated units, and CollectMode=inactive-or-failed, so it
 // is unloaded as soon as it ends however it ends.
 //
-// Scopes cannot nest: a nested group's scope is created beside its parent,
-// in the same slice, and bound to the parent's scope. Killing the parent
-// group does not kill it through the cgroup tree; the agent kills nested
-// groups itself (and systemd stops the nested scope once the parent's scope
-// ends).
+// Nesting: a group nested in another is not a scope of its own but a
+// cgroup inside the outer group's (delegated) scope, made by the agent and
+// filled with AttachProcessesToUnit's sub-cgroup argument. The outer scope
+// then stays populated while anything nested in it lives — a scope of its
+// own would leave the outer one empty when its spawner moves in, and
+// systemd ends an empty scope — and killing the outer group's cgroup kills
+// everything nested in it, as with the cgroupfs backend. When systemd
+// itself stops the outer scope (its bound unit stopped), the nested groups
+// end with it, with the outer scope's KillSignal= and TimeoutStopSec=.
 //
 // Kills go through the shared pipeline on the scope's cgroup ([cgroup.FS]),
 // not through systemd's KillUnit, so they return only when the group is

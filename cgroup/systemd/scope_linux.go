@@ -17,15 +17,22 @@ import (
 )
 
 // Create starts the scope orphand-<id>.scope holding spec.Pids, in the
-// first pid's current slice and bound to its unit (and to the parent
-// group's scope, if any), and waits for systemd's job to finish before it
-// reads the scope's cgroup.
+// first pid's current slice and bound to its unit, and waits for systemd's
+// job to finish before it reads the scope's cgroup. A group with a parent
+// is made inside the parent's cgroup instead (createNested).
 func (b *Backend) Create(ctx context.Context, spec cgroup.Spec) (cgroup.Group, error) {
 	if err := cgroup.ValidateID(spec.ID); err != nil {
 		return nil, err
 	}
 	if len(spec.Pids) == 0 {
 		return nil, fmt.Errorf("systemd: create %s: a scope needs at least one process", spec.ID)
+	}
+	if spec.Parent != nil {
+		pg, ok := spec.Parent.(*group)
+		if !ok || pg.b != b {
+			return nil, fmt.Errorf("systemd: create %s: the parent is not a group of this backend", spec.ID)
+		}
+		return b.createNested(ctx, spec, pg)
 	}
 	unit := unitName(spec.ID)
 	props, err := b.scopeProperties(spec)
@@ -60,27 +67,14 @@ func (b *Backend) scopeProperties(spec cgroup.Spec) ([]sdbus.Property, error) {
 		return nil, err
 	}
 	slice, owner := placement(path)
-	var bind []string
-	if owner != "" {
-		bind = append(bind, owner)
-	}
-	if spec.Parent != nil {
-		pg, ok := spec.Parent.(*group)
-		if !ok || pg.b != b {
-			return nil, errors.New("the parent is not a group of this backend")
-		}
-		if pg.unit != owner {
-			bind = append(bind, pg.unit)
-		}
-	}
 	props := []sdbus.Property{
 		sdbus.PropDescription(describe(spec, spawner)),
 		sdbus.PropSlice(slice),
 		{Name: "Delegate", Value: dbus.MakeVariant(true)},
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
 	}
-	if len(bind) > 0 {
-		props = append(props, sdbus.PropBindsTo(bind...), sdbus.PropAfter(bind...))
+	if owner != "" {
+		props = append(props, sdbus.PropBindsTo(owner), sdbus.PropAfter(owner))
 	}
 	return append(props, stopProperties(spec.Stop)...), nil
 }

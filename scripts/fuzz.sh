@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every fuzz target in the module for the given time (default 10s each).
+# Runs every fuzz target in the module for the given time (default 10s each),
+# or for a number of executions ("40000x": what CI uses, see the Makefile).
 set -eu
 t=${1:-10s}
 found=0

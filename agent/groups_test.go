@@ -85,7 +85,7 @@ func TestKillRequestWithGrace(t *testing.T) {
 	if g.GraceMS != 10000 {
 		t.Fatalf("grace %d", g.GraceMS)
 	}
-	time.Sleep(100 * time.Millisecond) // let the shell install its trap
+	waitChildren(t, sh.Process.Pid, 1) // its first sleep: the trap is set
 	r := c.ok(ipc.Request{Op: ipc.OpKill, Group: g.ID})
 	if r.Killed == nil || *r.Killed < 1 {
 		t.Fatalf("kill: %+v", r)

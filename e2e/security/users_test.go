@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -185,6 +186,19 @@ func (p *proc) kill() {
 	_ = p.Signal(syscall.SIGKILL)
 	<-p.done
 	p.Close()
+}
+
+// waitComm waits until p runs the program comm: a shell that ends with
+// `exec comm` has then run every line before it (a trap, say).
+func (p *proc) waitComm(t *testing.T, comm string) {
+	t.Helper()
+	deadline := newDeadline()
+	for {
+		if st, err := proctree.ReadStat(p.Pid()); err == nil && st.Comm == comm {
+			return
+		}
+		deadline.check(t, fmt.Sprintf("pid %d to exec %s", p.Pid(), comm))
+	}
 }
 
 // waitExit waits for p to exit (killed by the agent, say).

@@ -61,7 +61,7 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 	go d.readNotify()
 	d.Cmd = exec.Command(s.Bin, "serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
 		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug")
-	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath), s.Env...)
+	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "GOTRACEBACK=all"), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {
 		d.closeNotify()
@@ -121,7 +121,24 @@ func (d *Daemon) WaitReady(timeout time.Duration) error {
 		}
 		return fmt.Errorf("orphand exited at start: %w", d.err)
 	case <-time.After(timeout):
+		if d.dumpGoroutines() {
+			return fmt.Errorf("orphand did not say READY=1 within %v (what each of its goroutines was doing is at the end of its log: SIGQUIT)", timeout)
+		}
 		return fmt.Errorf("orphand did not say READY=1 within %v", timeout)
+	}
+}
+
+// dumpGoroutines makes a wedged agent print every goroutine's stack to its
+// log and exit (SIGQUIT; GOTRACEBACK=all is in its environment), so that a
+// test that gives up on it says where it was stuck. It reports whether the
+// agent exited.
+func (d *Daemon) dumpGoroutines() bool {
+	_ = d.Cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.done:
+		return true
+	case <-time.After(10 * time.Second):
+		return false
 	}
 }
 

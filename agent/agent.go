@@ -101,7 +101,7 @@ func New(cfg Config, backend cgroup.Backend, log *slog.Logger, opts ...Option) (
 // featureList names what this agent can do, for hello and status.
 func (a *Agent) featureList() []string {
 	f := []string{"subtree", "watch", "on_disconnect", "nesting", "subscribe", "pidfd"}
-	if a.host.peerPidfd {
+	if a.host.peers.Pidfd() {
 		f = append(f, "SO_PEERPIDFD")
 	}
 	bf := a.backend.Features()

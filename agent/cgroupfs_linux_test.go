@@ -303,13 +303,9 @@ func waitUID(t *testing.T, pid int, uid uint32) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-		if err == nil {
-			u, err := parseStatusUIDs(f)
-			f.Close()
-			if err == nil && u.Real == uid {
-				return
-			}
+		st, err := proctree.ReadStatus(pid)
+		if err == nil && st.Need(proctree.StatusUID) == nil && st.UID.Real == uid {
+			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
+	"github.com/orphand/orphand/proctree"
 )
 
 // conn is one client connection. Its goroutine reads a line, handles it and
@@ -33,17 +34,29 @@ type conn struct {
 	onDisconnect map[string]*group
 }
 
+// peer is who is at the other end of a connection.
+type peer struct {
+	caller policy.Caller
+	// proc holds the connecting process, nil when the agent cannot see it
+	// (another pid namespace) or it is already gone.
+	proc *proctree.Process
+	// sameNS is true when the peer shares the agent's pid namespace, so
+	// that pid numbers in its requests mean what they mean to the agent.
+	sameNS bool
+}
+
 // startConn reads the peer's credentials and serves the connection on a
 // goroutine counted by conns.
 func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
-	acceptTicks := bootTicks()
+	accepted := proctree.BootTicks()
 	conns.Go(func() {
-		p, err := readPeer(nc, a.host, acceptTicks)
+		pc, err := a.host.peers.Read(nc, accepted)
 		if err != nil {
 			a.log.Warn("rejecting a connection: cannot read its peer credentials", "err", err)
 			nc.Close()
 			return
 		}
+		p := peer{caller: policy.Caller{UID: pc.UID, GID: pc.GID, Pid: pc.Pid}, proc: pc.Proc, sameNS: pc.SameNS}
 		c := &conn{a: a, nc: nc, peer: p, onDisconnect: map[string]*group{}}
 		c.clock = readClock{nc: nc, limits: a.cfg.Conn}
 		c.log = a.log.With("uid", p.caller.UID, "pid", p.caller.Pid)

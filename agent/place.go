@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 
+	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/proctree"
 )
 
@@ -30,7 +31,7 @@ type placed interface{ Place() string }
 func (a *Agent) placeOf(pid int) (string, error) {
 	p, ok := a.backend.(placer)
 	if !ok {
-		return procCgroup(pid)
+		return cgroup.ProcessCgroup(pid)
 	}
 	if _, err := proctree.ReadStat(pid); err != nil {
 		return "", err

@@ -49,7 +49,7 @@ func (a *Agent) openHanded(files []*os.File) *handedFDs {
 func (h *handedFDs) claim(name string, id proctree.Identity) *proctree.Process {
 	ps := h.procs[name]
 	for i, p := range ps {
-		if sameProcess(p.Identity(), id) {
+		if p.Identity().Same(id) {
 			h.procs[name] = append(ps[:i:i], ps[i+1:]...)
 			return p
 		}
@@ -70,12 +70,6 @@ func (h *handedFDs) closeUnclaimed() {
 // clean reports whether every pidfd passed back under name was claimed.
 func (h *handedFDs) clean(name string) bool {
 	return h.names[name] && h.gone[name] == 0 && len(h.procs[name]) == 0
-}
-
-// sameProcess compares identities as far as both know them: a pidfs inode
-// recorded on one side only (an older record) is not a difference.
-func sameProcess(a, b proctree.Identity) bool {
-	return a.Pid == b.Pid && a.StartTime == b.StartTime && (a.Ino == 0 || b.Ino == 0 || a.Ino == b.Ino)
 }
 
 // How a recorded process was found again.

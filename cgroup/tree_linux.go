@@ -186,10 +186,12 @@ func appendPids(dst []int, b []byte) ([]int, error) {
 	return dst, sc.Err()
 }
 
-// CgroupOf returns the cgroup of pid, relative to the mount, from
-// /proc/<pid>/cgroup. A process that no longer exists gives an error
-// wrapping os.ErrProcessDone.
-func (fs *FS) CgroupOf(pid int) (string, error) {
+// ProcessCgroup returns pid's cgroup v2 path as /proc/<pid>/cgroup shows
+// it: relative to the reader's cgroup namespace ([FS.CgroupOf] makes it
+// relative to the mount). This is the one place orphand reads that file. A
+// process that no longer exists gives an error wrapping os.ErrProcessDone;
+// a zombie whose cgroup was removed one wrapping [ErrNotFound].
+func ProcessCgroup(pid int) (string, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("cgroup: cgroup of pid %d: %w", pid, os.ErrProcessDone)
@@ -201,6 +203,17 @@ func (fs *FS) CgroupOf(pid int) (string, error) {
 	p, err := ParseProcCgroup(f)
 	if err != nil {
 		return "", fmt.Errorf("cgroup: cgroup of pid %d: %w", pid, err)
+	}
+	return p, nil
+}
+
+// CgroupOf returns the cgroup of pid, relative to the mount, from
+// /proc/<pid>/cgroup. A process that no longer exists gives an error
+// wrapping os.ErrProcessDone.
+func (fs *FS) CgroupOf(pid int) (string, error) {
+	p, err := ProcessCgroup(pid)
+	if err != nil {
+		return "", err
 	}
 	return fs.mount.Rel(p)
 }

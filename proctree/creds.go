@@ -1,13 +1,6 @@
 package proctree
 
-import (
-	"bufio"
-	"bytes"
-	"errors"
-	"fmt"
-	"io"
-	"strconv"
-)
+import "io"
 
 // credSnapshot is the part of a process's credentials whose change makes the
 // kernel clear the parent-death signal (commit_creds in kernel/cred.c).
@@ -29,60 +22,25 @@ func (c credSnapshot) clears(old credSnapshot) bool {
 		c.fsgid != old.fsgid || c.capPermitted&^old.capPermitted != 0
 }
 
-// errBadStatus is wrapped by every error parseCreds returns for malformed
-// input.
-var errBadStatus = errors.New("malformed /proc/<pid>/status")
-
-// parseCreds reads the Uid:, Gid: and CapPrm: lines of /proc/<pid>/status.
+// parseCreds reads the credentials a snapshot holds from a
+// /proc/<pid>/status file.
 func parseCreds(r io.Reader) (credSnapshot, error) {
-	var c credSnapshot
-	var have int
-	sc := bufio.NewScanner(io.LimitReader(r, 64<<10))
-	for sc.Scan() {
-		key, val, ok := bytes.Cut(sc.Bytes(), []byte(":"))
-		if !ok {
-			continue
-		}
-		f := bytes.Fields(val)
-		switch string(key) {
-		case "Uid", "Gid":
-			// real, effective, saved, filesystem
-			if len(f) != 4 {
-				return credSnapshot{}, fmt.Errorf("%w: %s has %d fields", errBadStatus, key, len(f))
-			}
-			e, err1 := strconv.ParseUint(string(f[1]), 10, 32)
-			fs, err2 := strconv.ParseUint(string(f[3]), 10, 32)
-			if err := errors.Join(err1, err2); err != nil {
-				return credSnapshot{}, fmt.Errorf("%w: %s: %w", errBadStatus, key, err)
-			}
-			if key[0] == 'U' {
-				c.euid, c.fsuid = e, fs
-				have |= 1
-			} else {
-				c.egid, c.fsgid = e, fs
-				have |= 2
-			}
-		case "CapPrm":
-			if len(f) != 1 {
-				return credSnapshot{}, fmt.Errorf("%w: CapPrm has %d fields", errBadStatus, len(f))
-			}
-			v, err := strconv.ParseUint(string(f[0]), 16, 64)
-			if err != nil {
-				return credSnapshot{}, fmt.Errorf("%w: CapPrm: %w", errBadStatus, err)
-			}
-			c.capPermitted = v
-			have |= 4
-		}
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return credSnapshot{}, fmt.Errorf("%w: %w", errBadStatus, err)
-		}
+	st, err := ParseStatus(r)
+	if err != nil {
 		return credSnapshot{}, err
 	}
-	if have != 7 {
-		return credSnapshot{}, fmt.Errorf("%w: Uid, Gid or CapPrm missing", errBadStatus)
+	return credsOf(st)
+}
+
+// credsOf takes a snapshot from a status's Uid:, Gid: and CapPrm: lines.
+func credsOf(st Status) (credSnapshot, error) {
+	if err := st.Need(StatusUID | StatusGID | StatusCapPrm); err != nil {
+		return credSnapshot{}, err
 	}
-	c.ok = true
-	return c, nil
+	return credSnapshot{
+		ok:   true,
+		euid: uint64(st.UID.Effective), fsuid: uint64(st.UID.FS),
+		egid: uint64(st.GID.Effective), fsgid: uint64(st.GID.FS),
+		capPermitted: st.CapPrm,
+	}, nil
 }

@@ -23,7 +23,12 @@
 //     handled).
 //   - [StartReaper] and [Reap]: go-reaper's job and configuration surface,
 //     without stealing exit statuses from os/exec.
-//   - [ParseStat]: a /proc/<pid>/stat parser that copes with any comm.
+//   - Reading the kernel's view of a process, in one place for the whole
+//     module: [ReadStat] and [ParseStat] (/proc/<pid>/stat, coping with any
+//     comm), [ReadStatus] and [ParseStatus] (the Uid:, Gid:, CapPrm: and
+//     NSpid: lines of /proc/<pid>/status), [PidNamespace], and
+//     [BootTicks], the clock of start times. [Identity.Same] is the one
+//     comparison of two identities.
 //
 // # Reaping next to os/exec
 //

@@ -43,8 +43,8 @@ func TestParseCreds(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "Name: " + strings.Repeat("x", 70000) + "\n", "Uid: 1 2 3\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 x 3 4\nGid: 1 2 3 4\nCapPrm: 0\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\nCapPrm: zz\n", "Uid: 1 2 3 4\nGid: 1 2 3 4\n"} {
-		if _, err := parseCreds(strings.NewReader(in)); !errors.Is(err, errBadStatus) {
-			t.Errorf("parseCreds(%q) = %v, want errBadStatus", in, err)
+		if _, err := parseCreds(strings.NewReader(in)); !errors.Is(err, ErrBadStatus) {
+			t.Errorf("parseCreds(%q) = %v, want ErrBadStatus", in, err)
 		}
 	}
 }
@@ -55,8 +55,8 @@ func FuzzParseCreds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := parseCreds(strings.NewReader(in))
 		if err != nil {
-			if !errors.Is(err, errBadStatus) {
-				t.Fatalf("error %v does not wrap errBadStatus", err)
+			if !errors.Is(err, ErrBadStatus) {
+				t.Fatalf("error %v does not wrap ErrBadStatus", err)
 			}
 			return
 		}

@@ -224,12 +224,11 @@ func (t *pinnedThread) stop() {
 // readCreds snapshots this process's credentials; a failed read yields a
 // snapshot that never reports a change.
 func readCreds() credSnapshot {
-	f, err := os.Open("/proc/self/status")
+	st, err := ReadStatus(0)
 	if err != nil {
 		return credSnapshot{}
 	}
-	defer f.Close()
-	c, err := parseCreds(f)
+	c, err := credsOf(st)
 	if err != nil {
 		return credSnapshot{}
 	}

@@ -14,36 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Identity names one process for all time, so that it can be persisted and
-// checked again later (for example across an agent restart): its pid, its
-// start time (field 22 of /proc/<pid>/stat, in clock ticks after boot) and,
-// where the kernel has pidfs (Linux >= 6.9), the inode number of its pidfds.
-//
-// The start time alone is not enough: it counts ticks of 10 ms, and a pid
-// can be freed and given to a new process within one tick (a pid namespace
-// with few processes, ns_last_pid, a fork storm wrapping pid_max). The pidfs
-// inode is unique among all processes since boot and settles it; where it is
-// unknown (Ino 0, older kernels, or records written before it was added)
-// only pid and start time are compared.
-type Identity struct {
-	Pid       int    `json:"pid"`
-	StartTime uint64 `json:"start_time"`
-	Ino       uint64 `json:"ino,omitempty"`
-}
-
-func (id Identity) String() string {
-	if id.Ino != 0 {
-		return fmt.Sprintf("%d@%d#%d", id.Pid, id.StartTime, id.Ino)
-	}
-	return fmt.Sprintf("%d@%d", id.Pid, id.StartTime)
-}
-
-// sameProcess reports whether a and b name the same process, as far as the
-// fields both know can tell.
-func (id Identity) sameProcess(b Identity) bool {
-	return id.Pid == b.Pid && id.StartTime == b.StartTime && (id.Ino == 0 || b.Ino == 0 || id.Ino == b.Ino)
-}
-
 // Process is a process held by a pidfd. Its methods are safe for concurrent
 // use. The zero value is not usable; get one from [Open], [OpenIdentity] or
 // [FromPidfd].
@@ -93,7 +63,7 @@ func OpenIdentity(id Identity) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !p.id.sameProcess(id) {
+	if !p.id.Same(id) {
 		got := p.id
 		p.Close()
 		return nil, fmt.Errorf("proctree: pid %d is now %v, not %v: %w", id.Pid, got, id, ErrIdentityMismatch)
@@ -369,22 +339,4 @@ func pidfdPid(fd int) (int, error) {
 		return 0, os.ErrProcessDone
 	}
 	return pid, nil
-}
-
-func readStat(pid int) (Stat, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return Stat{}, err
-	}
-	defer f.Close()
-	return ParseStat(f)
-}
-
-// ReadStat reads and parses /proc/<pid>/stat.
-func ReadStat(pid int) (Stat, error) {
-	st, err := readStat(pid)
-	if errors.Is(err, os.ErrNotExist) {
-		return Stat{}, fmt.Errorf("proctree: stat pid %d: %w", pid, os.ErrProcessDone)
-	}
-	return st, err
 }

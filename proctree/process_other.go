@@ -4,18 +4,8 @@ package proctree
 
 import (
 	"context"
-	"fmt"
 	"syscall"
 )
-
-// Identity names one process: its pid, start time and pidfs inode.
-type Identity struct {
-	Pid       int    `json:"pid"`
-	StartTime uint64 `json:"start_time"`
-	Ino       uint64 `json:"ino,omitempty"`
-}
-
-func (id Identity) String() string { return fmt.Sprintf("%d@%d", id.Pid, id.StartTime) }
 
 // Process is a process held by a pidfd (Linux only).
 type Process struct{ id Identity }
@@ -31,6 +21,15 @@ func FromPidfd(int) (*Process, error) { return nil, ErrUnsupported }
 
 // ReadStat is not supported on this system.
 func ReadStat(int) (Stat, error) { return Stat{}, ErrUnsupported }
+
+// ReadStatus is not supported on this system.
+func ReadStatus(int) (Status, error) { return Status{}, ErrUnsupported }
+
+// PidNamespace is not supported on this system.
+func PidNamespace(int) (string, error) { return "", ErrUnsupported }
+
+// BootTicks returns 0 on this system.
+func BootTicks() uint64 { return 0 }
 
 func (p *Process) Pid() int                           { return p.id.Pid }
 func (p *Process) Identity() Identity                 { return p.id }

@@ -1,0 +1,76 @@
+package proctree
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+func readStat(pid int) (Stat, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, err
+	}
+	defer f.Close()
+	return ParseStat(f)
+}
+
+// ReadStat reads and parses /proc/<pid>/stat.
+func ReadStat(pid int) (Stat, error) {
+	st, err := readStat(pid)
+	if errors.Is(err, os.ErrNotExist) {
+		return Stat{}, fmt.Errorf("proctree: stat pid %d: %w", pid, os.ErrProcessDone)
+	}
+	return st, err
+}
+
+// ReadStatus reads and parses /proc/<pid>/status (pid 0: this process's,
+// /proc/self/status). A process that no longer exists gives an error
+// wrapping [os.ErrProcessDone]. The lines a caller relies on are checked
+// with [Status.Need].
+func ReadStatus(pid int) (Status, error) {
+	name := "/proc/self/status"
+	if pid != 0 {
+		name = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	f, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return Status{}, fmt.Errorf("proctree: status of pid %d: %w", pid, os.ErrProcessDone)
+	}
+	if err != nil {
+		return Status{}, fmt.Errorf("proctree: status of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	st, err := ParseStatus(f)
+	if err != nil {
+		return Status{}, fmt.Errorf("proctree: status of pid %d: %w", pid, err)
+	}
+	return st, nil
+}
+
+// PidNamespace returns the pid namespace of pid as the link
+// /proc/<pid>/ns/pid reads (pid 0: this process's), such as
+// "pid:[4026531836]". Reading another process's link needs ptrace access
+// to it (CAP_SYS_PTRACE for a process of another uid).
+func PidNamespace(pid int) (string, error) {
+	name := "/proc/self/ns/pid"
+	if pid != 0 {
+		name = "/proc/" + strconv.Itoa(pid) + "/ns/pid"
+	}
+	return os.Readlink(name)
+}
+
+// BootTicks is the time since boot in clock ticks (CLOCK_BOOTTIME; USER_HZ
+// is 100 on Linux): the unit of [Identity.StartTime]. A process that
+// started after BootTicks returned has a larger start time, unless it
+// started within the same tick. It returns 0 if the clock cannot be read.
+func BootTicks() uint64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return 0
+	}
+	return uint64(ts.Sec)*100 + uint64(ts.Nsec)/10_000_000
+}

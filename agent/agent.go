@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/orphand/orphand/agent/internal/crashpoint"
+	"github.com/orphand/orphand/agent/internal/ratelog"
+	"github.com/orphand/orphand/agent/internal/workqueue"
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/internal/version"
 )
@@ -34,15 +37,15 @@ type Agent struct {
 
 	// Set by Run before the first connection is accepted, then read-only.
 	watcher exitWatcher
-	work    *workQueue      // kills, on Config.ParallelKills workers
-	killCtx context.Context // ends when shutdown gives up waiting for kills
-	reqCtx  context.Context // ends when shutdown gives up waiting for requests
+	work    *workqueue.Queue // kills, on Config.ParallelKills workers
+	killCtx context.Context  // ends when shutdown gives up waiting for kills
+	reqCtx  context.Context  // ends when shutdown gives up waiting for requests
 
 	durable     *Durable      // records and fd store; nil: nothing survives a restart
 	persistKick chan struct{} // wakes persistLoop (capacity 1)
 	persistMu   sync.Mutex    // held while records are written; taken before mu, never under it
 
-	limitLog limitLog // rate-limits the log lines of refused callers (its own lock)
+	limitLog ratelog.Limiter // rate-limits the log lines of refused callers (its own lock)
 
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
@@ -123,7 +126,7 @@ func (a *Agent) featureList() []string {
 			f = append(f, "fdstore")
 		}
 	}
-	if crashPoints {
+	if crashpoint.Enabled {
 		f = append(f, "crashpoints") // a test build
 	}
 	return f
@@ -160,8 +163,8 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	reqCtx, stopReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReqs()
 	a.killCtx, a.reqCtx = killCtx, reqCtx
-	a.work = newWorkQueue()
-	a.work.start(a.cfg.ParallelKills)
+	a.work = workqueue.New()
+	a.work.Start(a.cfg.ParallelKills)
 
 	persistCtx, stopPersist := context.WithCancel(context.WithoutCancel(ctx))
 	var persist sync.WaitGroup
@@ -218,7 +221,7 @@ func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopK
 	for _, c := range open {
 		c.stopReading() // a request being handled finishes; no new one is read
 	}
-	if !waitUntil(conns, deadline) {
+	if !waitUntil(conns.Wait, deadline) {
 		a.log.Warn("requests still running at the end of the shutdown grace; cancelling them")
 		stopReqs()
 		a.mu.Lock()
@@ -231,18 +234,19 @@ func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopK
 	if err := a.watcher.Close(); err != nil {
 		a.log.Warn("closing the spawner watcher", "err", err)
 	}
-	if !waitUntil(&a.work.pending, deadline) {
+	if !waitUntil(a.work.Wait, deadline) {
 		a.log.Warn("kills still running at the end of the shutdown grace; cancelling them (their groups stay in state killing)")
 		stopKills()
-		a.work.pending.Wait()
+		a.work.Wait()
 	}
-	a.work.close()
+	a.work.Close()
 }
 
-// waitUntil waits for wg until deadline and reports whether it finished.
-func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
+// waitUntil calls wait (a WaitGroup's Wait) until deadline and reports
+// whether it returned.
+func waitUntil(wait func(), deadline time.Time) bool {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }() // ends when wg does; the caller waits for wg in any case
+	go func() { wait(); close(done) }() // ends when wait does; the caller waits in any case
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {

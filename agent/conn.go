@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/orphand/orphand/agent/internal/wire"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
 	"github.com/orphand/orphand/proctree"
@@ -25,7 +26,7 @@ type conn struct {
 
 	wmu sync.Mutex // serialises writes: responses and, once subscribed, events
 
-	clock readClock // the read deadline: idle and line limits
+	clock *wire.Deadline // the read deadline: idle and line limits
 
 	sub *subscriber // set by a subscribe request; owned by the conn goroutine
 
@@ -57,9 +58,7 @@ func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
 			return
 		}
 		p := peer{caller: policy.Caller{UID: pc.UID, GID: pc.GID, Pid: pc.Pid}, proc: pc.Proc, sameNS: pc.SameNS}
-		c := &conn{a: a, nc: nc, peer: p, onDisconnect: map[string]*group{}}
-		c.clock = readClock{nc: nc, limits: a.cfg.Conn}
-		c.log = a.log.With("uid", p.caller.UID, "pid", p.caller.Pid)
+		c := a.newConn(nc, p)
 		if err := a.addConn(c); err != nil {
 			c.write(ipc.Response{Error: err})
 			c.close()
@@ -69,11 +68,19 @@ func (a *Agent) startConn(nc net.Conn, conns *sync.WaitGroup) {
 	})
 }
 
+// newConn makes the connection of the peer p on nc.
+func (a *Agent) newConn(nc net.Conn, p peer) *conn {
+	c := &conn{a: a, nc: nc, peer: p, onDisconnect: map[string]*group{}}
+	c.clock = wire.NewDeadline(nc, a.cfg.Conn.IdleTimeout, a.cfg.Conn.LineTimeout)
+	c.log = a.log.With("uid", p.caller.UID, "pid", p.caller.Pid)
+	return c
+}
+
 // addConn registers c, unless the agent is stopping or a limit is reached.
 func (a *Agent) addConn(c *conn) *ipc.Error {
 	err := a.admitConn(c)
 	if err != nil && err.Limit != "" {
-		a.limitLog.log(c.log, slog.LevelWarn, c.peer.caller.UID, err.Limit, "connection refused", "err", err.Message)
+		a.limitLog.Log(c.log, slog.LevelWarn, c.peer.caller.UID, err.Limit, "connection refused", "err", err.Message)
 	}
 	return err
 }
@@ -97,26 +104,26 @@ func (a *Agent) admitConn(c *conn) *ipc.Error {
 func (c *conn) serve() {
 	defer c.end()
 	maxLine := c.a.cfg.Conn.MaxRequest
-	lr := newLineReader(c.nc, maxLine)
-	lr.beforeRead = c.clock.beforeRead
-	c.clock.arm(false)
+	lr := wire.NewLineReader(c.nc, maxLine)
+	lr.BeforeRead = c.clock.BeforeRead
+	c.clock.Arm(false)
 	for {
 		line, err := lr.ReadLine()
-		if errors.Is(err, errLineTooLong) {
-			c.a.limitLog.log(c.log, slog.LevelInfo, c.peer.caller.UID, LimitMaxRequest,
+		if errors.Is(err, wire.ErrLineTooLong) {
+			c.a.limitLog.Log(c.log, slog.LevelInfo, c.peer.caller.UID, ipc.LimitMaxRequest,
 				"closing a connection that sent a line over the limit", "max", maxLine)
 			msg := fmt.Sprintf("request line longer than %d bytes (newline included); the connection is closed", maxLine)
-			c.write(ipc.Response{Error: &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: LimitMaxRequest}})
+			c.write(ipc.Response{Error: &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: ipc.LimitMaxRequest}})
 			return
 		}
 		if err != nil {
 			// EOF, a broken connection, the agent stopping, or a limit.
-			if limit := c.clock.expired(err); limit != "" {
+			if limit := c.clock.Expired(err); limit != "" {
 				c.overLimit(limit)
 			}
 			return
 		}
-		c.clock.lineDone()
+		c.clock.LineDone()
 		if c.sub != nil {
 			continue // a subscription's connection takes no more requests; reading only detects the close
 		}
@@ -136,7 +143,7 @@ func (c *conn) serve() {
 		if c.sub != nil && !c.sub.started {
 			c.sub.start()
 		}
-		c.clock.arm(c.idleExempt())
+		c.clock.Arm(c.idleExempt())
 	}
 }
 
@@ -181,7 +188,7 @@ func (c *conn) close() {
 // stopReading makes the connection's next read fail at once: the request
 // being handled finishes and its response is written, then the goroutine
 // ends.
-func (c *conn) stopReading() { c.clock.stop() }
+func (c *conn) stopReading() { c.clock.Stop() }
 
 // write sends one JSON line (a response or an event). A client that does
 // not read within WriteTimeout is disconnected. It reports success.
@@ -205,4 +212,37 @@ func (c *conn) write(v any) bool {
 		return false
 	}
 	return true
+}
+
+// idleExempt reports whether c waits on purpose: it streams events, or its
+// close is the trigger of groups it registered.
+func (c *conn) idleExempt() bool {
+	if c.sub != nil {
+		return true
+	}
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return len(c.onDisconnect) > 0
+}
+
+// overLimit tells the client which connection limit ended it, then the
+// caller closes the connection.
+func (c *conn) overLimit(limit string) {
+	l := c.a.cfg.Conn
+	switch limit {
+	case ipc.LimitLineTimeout:
+		c.a.limitLog.Log(c.log, slog.LevelInfo, c.peer.caller.UID, limit,
+			"closing a connection that sent part of a line and stalled", "timeout", l.LineTimeout)
+		c.write(ipc.Response{Error: limitError(limit,
+			"a request line must arrive whole within %v of its first byte; the connection is closed", l.LineTimeout)})
+	case ipc.LimitIdleTimeout:
+		c.log.Debug("closing an idle connection", "timeout", l.IdleTimeout)
+		c.write(ipc.Response{Error: limitError(limit,
+			"no request for %v; the connection is closed (connect again when you need the agent)", l.IdleTimeout)})
+	}
+}
+
+// limitError is the error line that ends a connection over a limit.
+func limitError(limit, format string, args ...any) *ipc.Error {
+	return &ipc.Error{Code: ipc.CodeLimitExceeded, Message: fmt.Sprintf(format, args...), Limit: limit}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/orphand/orphand/agent/internal/fdstoreprobe"
 	"github.com/orphand/orphand/agent/state"
 	"github.com/orphand/orphand/internal/sdfdstore"
 )
@@ -92,7 +93,7 @@ func OpenDurable(ctx context.Context, dir string, log *slog.Logger) (*Durable, e
 	case err != nil:
 		log.Warn("fd store not in use: cannot reach systemd's notify socket", "err", err)
 	default:
-		max, source, perr := probeFDStoreMax(ctx)
+		max, source, perr := fdstoreprobe.Max(ctx)
 		switch {
 		case len(handed) == 0 && perr != nil:
 			// A notify socket without a systemd to ask (a test harness,

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/orphand/orphand/agent/internal/crashpoint"
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/ipc"
@@ -122,11 +123,11 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 			a.queueKill(g, opts, cancel, nested)
 			return
 		}
-		a.work.async(func() {
+		a.work.Async(func() {
 			if err := a.durably(a.killCtx, after); err != nil {
 				a.log.Warn("killing a group whose killing state may not be on disk", "group", g.ID, "err", err)
 			}
-			crashPoint("kill.persisted", g.ID)
+			crashpoint.Reach("kill.persisted", g.ID)
 			a.queueKill(g, opts, cancel, nested)
 		})
 	}
@@ -145,7 +146,7 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 	emptied := time.Now() // the killed event times trigger → empty, not the cleanup after
 	res = mergeKill(polite, res)
 	if err == nil {
-		crashPoint("kill.emptied", g.ID)
+		crashpoint.Reach("kill.emptied", g.ID)
 	}
 	if err != nil || g.cg == nil {
 		a.finishKill(g, res, emptied, err)
@@ -163,14 +164,14 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 		a.removeAndFinish(g, res, emptied)
 		return
 	}
-	a.work.async(func() {
+	a.work.Async(func() {
 		for _, done := range waiting {
 			select {
 			case <-done:
 			case <-a.killCtx.Done():
 			}
 		}
-		a.work.push(func() { a.removeAndFinish(g, res, emptied) })
+		a.work.Push(func() { a.removeAndFinish(g, res, emptied) })
 	})
 }
 

@@ -29,13 +29,6 @@ type ConnLimits struct {
 	MaxRequest int
 }
 
-// Names of the connection limits, as reported in ipc.Error.Limit.
-const (
-	LimitIdleTimeout = "idle_timeout"
-	LimitLineTimeout = "line_timeout"
-	LimitMaxRequest  = "max_request"
-)
-
 // minRequest is the smallest MaxRequest allowed: every request but a long
 // watch list fits in it.
 const minRequest = 4 << 10
@@ -69,9 +62,4 @@ func (l *liveCounts) targetUsageLocked(uid uint32) policy.Usage {
 		u.Total += n
 	}
 	return u
-}
-
-// limitError is the error line that ends a connection over a limit.
-func limitError(limit, format string, args ...any) *ipc.Error {
-	return &ipc.Error{Code: ipc.CodeLimitExceeded, Message: fmt.Sprintf(format, args...), Limit: limit}
 }

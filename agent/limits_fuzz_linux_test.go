@@ -71,8 +71,7 @@ func serveBytes(t *testing.T, a *Agent, caller policy.Caller, in []byte) []byte 
 		t.Fatal(err)
 	}
 	defer client.Close()
-	c := &conn{a: a, nc: server, peer: peer{caller: caller}, onDisconnect: map[string]*group{}, log: a.log}
-	c.clock = readClock{nc: server, limits: a.cfg.Conn}
+	c := a.newConn(server, peer{caller: caller})
 	if err := a.addConn(c); err != nil {
 		server.Close()
 		t.Fatalf("addConn: %v", err)

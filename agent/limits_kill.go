@@ -16,17 +16,17 @@ import (
 // goroutine and an inotify watch or a pidfd wait per group, no thread.
 func (a *Agent) queueKill(g *group, opts cgroup.KillOptions, cancel func(), nested []<-chan struct{}) {
 	if opts.Grace <= 0 {
-		a.work.push(func() { a.runKill(g, opts, cancel, nested, cgroup.KillResult{}) })
+		a.work.Push(func() { a.runKill(g, opts, cancel, nested, cgroup.KillResult{}) })
 		return
 	}
-	a.work.async(func() {
+	a.work.Async(func() {
 		if cancel != nil {
 			cancel()
 		}
 		polite := a.politePhase(g, opts)
 		rest := opts
 		rest.Grace = 0
-		a.work.push(func() { a.runKill(g, rest, nil, nested, polite) })
+		a.work.Push(func() { a.runKill(g, rest, nil, nested, polite) })
 	})
 }
 

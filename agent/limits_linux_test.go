@@ -12,7 +12,6 @@ import (
 
 	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
-	"github.com/orphand/orphand/policy"
 )
 
 // dialAs connects to sock as uid, as far as the agent can tell:
@@ -73,7 +72,7 @@ func TestConnectionCaps(t *testing.T) {
 		c.ok(ipc.Request{Op: ipc.OpHello})
 		held = append(held, c)
 	}
-	dialAs(t, ta.sock, 65534).wantLimit(ipc.CodeLimitExceeded, policy.LimitConnsPerUID)
+	dialAs(t, ta.sock, 65534).wantLimit(ipc.CodeLimitExceeded, ipc.LimitConnsPerUID)
 
 	for range 3 {
 		c := dialAs(t, ta.sock, 65533)
@@ -81,13 +80,13 @@ func TestConnectionCaps(t *testing.T) {
 		held = append(held, c)
 	}
 	// Users hold 6 of 8: the last 2 are root's.
-	dialAs(t, ta.sock, 65532).wantLimit(ipc.CodeLimitExceeded, policy.LimitConnsTotal)
+	dialAs(t, ta.sock, 65532).wantLimit(ipc.CodeLimitExceeded, ipc.LimitConnsTotal)
 	r1, r2 := dial(t, ta.sock), dial(t, ta.sock)
 	r1.ok(ipc.Request{Op: ipc.OpHello})
 	if st := r2.ok(ipc.Request{Op: ipc.OpStatus}).Status; st.Connections != 8 {
 		t.Fatalf("status counts %d connections, want 8", st.Connections)
 	}
-	dial(t, ta.sock).wantLimit(ipc.CodeLimitExceeded, policy.LimitConnsTotal)
+	dial(t, ta.sock).wantLimit(ipc.CodeLimitExceeded, ipc.LimitConnsTotal)
 
 	// A closed connection frees its place (the agent notices the close
 	// asynchronously: wait for the count to drop).

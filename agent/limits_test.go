@@ -3,7 +3,6 @@ package agent
 import (
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,7 +34,7 @@ func TestIdleConnectionIsDropped(t *testing.T) {
 	cfg.Conn.IdleTimeout = 200 * time.Millisecond
 	ta := startAgent(t, cfg, newFakeBackend(t))
 
-	dial(t, ta.sock).wantLimit(ipc.CodeLimitExceeded, LimitIdleTimeout)
+	dial(t, ta.sock).wantLimit(ipc.CodeLimitExceeded, ipc.LimitIdleTimeout)
 
 	// Blank lines are not requests: a client that sends nothing else is
 	// dropped all the same.
@@ -56,7 +55,7 @@ func TestIdleConnectionIsDropped(t *testing.T) {
 			}
 		}
 	})
-	blank.wantLimit(ipc.CodeLimitExceeded, LimitIdleTimeout)
+	blank.wantLimit(ipc.CodeLimitExceeded, ipc.LimitIdleTimeout)
 }
 
 // Connections that wait on purpose are never dropped for idling: a
@@ -107,13 +106,13 @@ func TestTricklingClientIsDropped(t *testing.T) {
 		c.ok(ipc.Request{Op: ipc.OpStatus})
 		c.nc.Close()
 	}
-	slow.wantLimit(ipc.CodeLimitExceeded, LimitLineTimeout)
+	slow.wantLimit(ipc.CodeLimitExceeded, ipc.LimitLineTimeout)
 
 	// A whole request without its newline is not a request: it is dropped
 	// at the line limit, not served.
 	unterminated := dial(t, ta.sock)
 	unterminated.send(`{"op":"hello","id":2}`)
-	unterminated.wantLimit(ipc.CodeLimitExceeded, LimitLineTimeout)
+	unterminated.wantLimit(ipc.CodeLimitExceeded, ipc.LimitLineTimeout)
 
 	// With no idle limit, a silent client stays (nothing of a line came).
 	silent := dial(t, ta.sock)
@@ -133,7 +132,7 @@ func TestMaxRequest(t *testing.T) {
 	}
 	big := dial(t, ta.sock)
 	go func() { _, _ = big.nc.Write([]byte(head + strings.Repeat("x", 4096) + tail)) }()
-	big.wantLimit(ipc.CodeTooLarge, LimitMaxRequest)
+	big.wantLimit(ipc.CodeTooLarge, ipc.LimitMaxRequest)
 }
 
 // A kill with a grace waits it out without holding a worker: a group that
@@ -181,8 +180,8 @@ func TestTargetReservation(t *testing.T) {
 	_, err = a.reserveGroupLocked(alice, 600)
 	a.mu.Unlock()
 	var le *policy.LimitError
-	if !errors.As(err, &le) || le.Limit != policy.LimitTargetsPerUID {
-		t.Fatalf("second reservation: %v, want %s", err, policy.LimitTargetsPerUID)
+	if !errors.As(err, &le) || le.Limit != ipc.LimitTargetsPerUID {
+		t.Fatalf("second reservation: %v, want %s", err, ipc.LimitTargetsPerUID)
 	}
 	release()
 	a.mu.Lock()
@@ -242,25 +241,6 @@ func TestDecodeRefusesImpossiblePids(t *testing.T) {
 	}
 	if _, e := decodeRequest([]byte(`{"op":"watch","pid":4194304,"kill":[1,0]}`)); e != nil {
 		t.Errorf("the largest pid: %v", e)
-	}
-}
-
-func TestLimitLogIsRateLimited(t *testing.T) {
-	var buf strings.Builder
-	log := slog.New(slog.NewTextHandler(&buf, nil))
-	var l limitLog
-	for range 100 {
-		l.log(log, slog.LevelWarn, 65534, policy.LimitConnsPerUID, "connection refused")
-	}
-	l.log(log, slog.LevelWarn, 65533, policy.LimitConnsPerUID, "connection refused")
-	l.log(log, slog.LevelWarn, 65534, policy.LimitConnsTotal, "connection refused")
-	if n := strings.Count(buf.String(), "connection refused"); n != 3 {
-		t.Fatalf("%d lines, want one per uid and limit:\n%s", n, buf.String())
-	}
-	l.last[limitKey{65534, policy.LimitConnsPerUID}].at = time.Now().Add(-limitLogEvery)
-	l.log(log, slog.LevelWarn, 65534, policy.LimitConnsPerUID, "connection refused")
-	if !strings.Contains(buf.String(), "same_since_last_logged=99") {
-		t.Fatalf("the next line does not count the ones left out:\n%s", buf.String())
 	}
 }
 

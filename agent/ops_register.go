@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/orphand/orphand/agent/internal/crashpoint"
 	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/ipc"
@@ -191,7 +192,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err := a.persistIntent(ctx, rec); err != nil {
 		return nil, 0, err
 	}
-	crashPoint("register.intent", id)
+	crashpoint.Reach("register.intent", id)
 	cg, err := a.backend.Create(ctx, spec)
 	if err != nil {
 		a.dropIntent(id)
@@ -204,7 +205,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err != nil {
 		a.log.Warn("re-checking a new group for children forked during registration failed", "group", id, "err", err)
 	}
-	crashPoint("register.created", id)
+	crashpoint.Reach("register.created", id)
 	rec.Ref, rec.State = cg.Ref(), ""
 	g := &group{Record: rec, cg: cg, spawner: spawner, children: map[string]*group{}}
 	if g.On == ipc.OnExit {
@@ -213,7 +214,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	if err := a.durably(ctx, a.insert(c, g, parent, adopt)); err != nil {
 		return nil, 0, a.undoRegistration(g, err)
 	}
-	crashPoint("register.persisted", id)
+	crashpoint.Reach("register.persisted", id)
 	return g, len(members), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/orphand/orphand/agent/internal/crashpoint"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
 	"github.com/orphand/orphand/proctree"
@@ -76,7 +77,7 @@ func (a *Agent) opWatch(ctx context.Context, c *conn, req ipc.Request, resp *ipc
 	if err := a.durably(ctx, a.insert(c, g, nil, nil)); err != nil {
 		return a.undoRegistration(g, err)
 	}
-	crashPoint("watch.persisted", g.ID)
+	crashpoint.Reach("watch.persisted", g.ID)
 	a.mu.Lock()
 	w := g.wireLocked(len(targets))
 	a.mu.Unlock()

@@ -119,7 +119,7 @@ func (s *subscriber) drop() {
 	s.c.write(ipc.Response{Error: &ipc.Error{
 		Code:    ipc.CodeLimitExceeded,
 		Message: "event subscriber too slow: more than " + strconv.Itoa(n) + " events waiting; the subscription ends (read events faster, or subscribe to one group)",
-		Limit:   "subscriber_buffer",
+		Limit:   ipc.LimitSubscriberBuffer,
 	}})
 	s.c.nc.Close() // ends the connection's reader too
 }

@@ -73,6 +73,23 @@ const (
 	CodeInternal         = "internal"
 )
 
+// Limits, as an Error names them in Limit: with CodeLimitExceeded, or
+// CodeTooLarge for LimitMaxRequest. This is the one place they are named:
+// the agent's quotas (package policy) and connection limits use these.
+const (
+	LimitGroupsPerUID     = "groups_per_uid"      // active groups one uid owns
+	LimitGroupsTotal      = "groups_total"        // active groups altogether
+	LimitConnsPerUID      = "connections_per_uid" // open connections of one uid
+	LimitConnsTotal       = "connections_total"   // open connections altogether
+	LimitTargetsPerWatch  = "targets_per_watch"   // targets in one watch group
+	LimitTargetsPerUID    = "targets_per_uid"     // watch targets one uid holds
+	LimitTargetsTotal     = "targets_total"       // watch targets altogether
+	LimitIdleTimeout      = "idle_timeout"        // no request for too long; the connection is closed
+	LimitLineTimeout      = "line_timeout"        // a request line begun but not finished in time
+	LimitMaxRequest       = "max_request"         // a request line too long (CodeTooLarge)
+	LimitSubscriberBuffer = "subscriber_buffer"   // a subscriber too slow for its events
+)
+
 // Request is one request line. Which fields matter depends on Op; the rest
 // are ignored.
 type Request struct {

@@ -1,6 +1,10 @@
 package policy
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/orphand/orphand/ipc"
+)
 
 // Limits bound what callers can make the agent hold. A zero field means no
 // limit. Per-uid limits do not apply to root; totals apply to everyone,
@@ -36,20 +40,9 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Limit names, as reported in LimitError.Limit and on the wire.
-const (
-	LimitGroupsPerUID    = "groups_per_uid"
-	LimitGroupsTotal     = "groups_total"
-	LimitConnsPerUID     = "connections_per_uid"
-	LimitConnsTotal      = "connections_total"
-	LimitTargetsPerWatch = "targets_per_watch"
-	LimitTargetsPerUID   = "targets_per_uid"
-	LimitTargetsTotal    = "targets_total"
-)
-
 // LimitError is a request refused because a quota is reached.
 type LimitError struct {
-	Limit string // one of the Limit… names
+	Limit string // the limit reached, named as on the wire: ipc.LimitGroupsPerUID, …
 	Max   int
 }
 
@@ -78,9 +71,9 @@ func check(c Caller, perUID, total int, perName, totalName string, u Usage, addi
 // Validate reports limits that contradict each other.
 func (l Limits) Validate() error {
 	for name, v := range map[string]int{
-		LimitGroupsPerUID: l.GroupsPerUID, LimitGroupsTotal: l.GroupsTotal,
-		LimitConnsPerUID: l.ConnsPerUID, LimitConnsTotal: l.ConnsTotal, "connections_root_reserve": l.ConnsRootReserve,
-		LimitTargetsPerWatch: l.TargetsPerWatch, LimitTargetsPerUID: l.TargetsPerUID, LimitTargetsTotal: l.TargetsTotal,
+		ipc.LimitGroupsPerUID: l.GroupsPerUID, ipc.LimitGroupsTotal: l.GroupsTotal,
+		ipc.LimitConnsPerUID: l.ConnsPerUID, ipc.LimitConnsTotal: l.ConnsTotal, "connections_root_reserve": l.ConnsRootReserve,
+		ipc.LimitTargetsPerWatch: l.TargetsPerWatch, ipc.LimitTargetsPerUID: l.TargetsPerUID, ipc.LimitTargetsTotal: l.TargetsTotal,
 	} {
 		if v < 0 {
 			return fmt.Errorf("limit %s = %d must not be negative (0 means unlimited)", name, v)
@@ -95,7 +88,7 @@ func (l Limits) Validate() error {
 
 // AllowGroup decides whether c may own one more active group.
 func (l Limits) AllowGroup(c Caller, u Usage) error {
-	return check(c, l.GroupsPerUID, l.GroupsTotal, LimitGroupsPerUID, LimitGroupsTotal, u, 1)
+	return check(c, l.GroupsPerUID, l.GroupsTotal, ipc.LimitGroupsPerUID, ipc.LimitGroupsTotal, u, 1)
 }
 
 // AllowConn decides whether c may open one more connection. Users other
@@ -106,10 +99,10 @@ func (l Limits) AllowGroup(c Caller, u Usage) error {
 func (l Limits) AllowConn(c Caller, u Usage) error {
 	if l.ConnsTotal > 0 {
 		if u.Total+1 > l.ConnsTotal || !c.IsRoot() && u.NotRoot+1 > max(l.ConnsTotal-l.ConnsRootReserve, 1) {
-			return &LimitError{Limit: LimitConnsTotal, Max: l.ConnsTotal}
+			return &LimitError{Limit: ipc.LimitConnsTotal, Max: l.ConnsTotal}
 		}
 	}
-	return check(c, l.ConnsPerUID, 0, LimitConnsPerUID, "", u, 1)
+	return check(c, l.ConnsPerUID, 0, ipc.LimitConnsPerUID, "", u, 1)
 }
 
 // AllowTargets decides whether c may add adding watch targets to a group
@@ -118,7 +111,7 @@ func (l Limits) AllowConn(c Caller, u Usage) error {
 // applies to root too: it bounds the work one group makes at kill time.
 func (l Limits) AllowTargets(c Caller, inGroup, adding int, u Usage) error {
 	if l.TargetsPerWatch > 0 && inGroup+adding > l.TargetsPerWatch {
-		return &LimitError{Limit: LimitTargetsPerWatch, Max: l.TargetsPerWatch}
+		return &LimitError{Limit: ipc.LimitTargetsPerWatch, Max: l.TargetsPerWatch}
 	}
-	return check(c, l.TargetsPerUID, l.TargetsTotal, LimitTargetsPerUID, LimitTargetsTotal, u, adding)
+	return check(c, l.TargetsPerUID, l.TargetsTotal, ipc.LimitTargetsPerUID, ipc.LimitTargetsTotal, u, adding)
 }

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"testing"
+
+	"github.com/orphand/orphand/ipc"
 )
 
 func TestConnRootReserve(t *testing.T) {
@@ -15,12 +17,12 @@ func TestConnRootReserve(t *testing.T) {
 		want   string
 	}{
 		{"users below the reserve", alice, Usage{Total: 6, NotRoot: 6}, ""},
-		{"users reach the reserve", alice, Usage{Total: 7, NotRoot: 7}, LimitConnsTotal},
+		{"users reach the reserve", alice, Usage{Total: 7, NotRoot: 7}, ipc.LimitConnsTotal},
 		{"root's connections do not squeeze users", alice, Usage{Total: 8, NotRoot: 5}, ""},
-		{"but the total holds for users too", alice, Usage{Total: 10, NotRoot: 5}, LimitConnsTotal},
+		{"but the total holds for users too", alice, Usage{Total: 10, NotRoot: 5}, ipc.LimitConnsTotal},
 		{"root inside the reserve", root, Usage{Total: 7, NotRoot: 7}, ""},
 		{"root takes the last one", root, Usage{Total: 9, NotRoot: 7}, ""},
-		{"root past the total", root, Usage{Total: 10, NotRoot: 7}, LimitConnsTotal},
+		{"root past the total", root, Usage{Total: 10, NotRoot: 7}, ipc.LimitConnsTotal},
 	}
 	for _, tt := range tests {
 		err := l.AllowConn(tt.caller, tt.u)
@@ -38,10 +40,10 @@ func TestTargetsTotal(t *testing.T) {
 	l := Limits{TargetsPerWatch: 10, TargetsPerUID: 10, TargetsTotal: 15}
 	root, alice := Caller{UID: 0}, Caller{UID: 1000}
 	var le *LimitError
-	if err := l.AllowTargets(alice, 0, 5, Usage{Mine: 5, Total: 12}); !errors.As(err, &le) || le.Limit != LimitTargetsTotal {
+	if err := l.AllowTargets(alice, 0, 5, Usage{Mine: 5, Total: 12}); !errors.As(err, &le) || le.Limit != ipc.LimitTargetsTotal {
 		t.Errorf("user over the total: %v", err)
 	}
-	if err := l.AllowTargets(root, 0, 5, Usage{Mine: 50, Total: 11}); !errors.As(err, &le) || le.Limit != LimitTargetsTotal {
+	if err := l.AllowTargets(root, 0, 5, Usage{Mine: 50, Total: 11}); !errors.As(err, &le) || le.Limit != ipc.LimitTargetsTotal {
 		t.Errorf("root over the total: %v", err)
 	}
 	if err := l.AllowTargets(alice, 0, 5, Usage{Mine: 5, Total: 10}); err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/orphand/orphand/ipc"
 )
 
 func TestMayAct(t *testing.T) {
@@ -93,16 +95,16 @@ func TestLimits(t *testing.T) {
 		want string // "" = allowed, else the limit's name
 	}{
 		{"group under both", l.AllowGroup(alice, Usage{Mine: 1, Total: 1}), ""},
-		{"group per uid", l.AllowGroup(alice, Usage{Mine: 2, Total: 2}), LimitGroupsPerUID},
+		{"group per uid", l.AllowGroup(alice, Usage{Mine: 2, Total: 2}), ipc.LimitGroupsPerUID},
 		{"group per uid, root exempt", l.AllowGroup(root, Usage{Mine: 2, Total: 2}), ""},
-		{"group total, even root", l.AllowGroup(root, Usage{Mine: 5, Total: 5}), LimitGroupsTotal},
+		{"group total, even root", l.AllowGroup(root, Usage{Mine: 5, Total: 5}), ipc.LimitGroupsTotal},
 		{"conn", l.AllowConn(alice, Usage{}), ""},
-		{"conn per uid", l.AllowConn(alice, Usage{Mine: 1, Total: 1}), LimitConnsPerUID},
-		{"conn total", l.AllowConn(root, Usage{Mine: 3, Total: 3}), LimitConnsTotal},
+		{"conn per uid", l.AllowConn(alice, Usage{Mine: 1, Total: 1}), ipc.LimitConnsPerUID},
+		{"conn total", l.AllowConn(root, Usage{Mine: 3, Total: 3}), ipc.LimitConnsTotal},
 		{"targets fit", l.AllowTargets(alice, 0, 4, Usage{}), ""},
-		{"targets per watch, even root", l.AllowTargets(root, 0, 5, Usage{}), LimitTargetsPerWatch},
-		{"targets per watch after attach", l.AllowTargets(alice, 4, 1, Usage{Mine: 4}), LimitTargetsPerWatch},
-		{"targets per uid", l.AllowTargets(alice, 0, 3, Usage{Mine: 4}), LimitTargetsPerUID},
+		{"targets per watch, even root", l.AllowTargets(root, 0, 5, Usage{}), ipc.LimitTargetsPerWatch},
+		{"targets per watch after attach", l.AllowTargets(alice, 4, 1, Usage{Mine: 4}), ipc.LimitTargetsPerWatch},
+		{"targets per uid", l.AllowTargets(alice, 0, 3, Usage{Mine: 4}), ipc.LimitTargetsPerUID},
 		{"targets per uid, root exempt", l.AllowTargets(root, 0, 3, Usage{Mine: 4}), ""},
 		{"no limits", Limits{}.AllowGroup(alice, Usage{Mine: 1 << 20, Total: 1 << 20}), ""},
 	}

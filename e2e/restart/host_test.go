@@ -13,7 +13,8 @@ import (
 	"github.com/orphand/orphand/e2e/internal/harness"
 )
 
-// crashFileEnv is agent.CrashFileEnv, defined only in crash-point builds.
+// crashFileEnv is the agent's crashpoint.FileEnv (agent/internal/crashpoint),
+// defined only in crash-point builds and out of this package's reach.
 const crashFileEnv = "ORPHAND_CRASHPOINT_FILE"
 
 // readyTimeout bounds an agent's start on a loaded 2-core machine.

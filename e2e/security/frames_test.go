@@ -49,8 +49,8 @@ func testFrames(t *testing.T, a *agent, keep func(...*proc)) {
 		if r.OK || r.Error == nil || r.Error.Code != f.code {
 			t.Errorf("%s: ok=%v error=%+v, want %s", f.what, r.OK, r.Error, f.code)
 		}
-		if f.code == ipc.CodeLimitExceeded && r.Error != nil && r.Error.Limit != policy.LimitTargetsPerWatch {
-			t.Errorf("%s: limit %q, want %s", f.what, r.Error.Limit, policy.LimitTargetsPerWatch)
+		if f.code == ipc.CodeLimitExceeded && r.Error != nil && r.Error.Limit != ipc.LimitTargetsPerWatch {
+			t.Errorf("%s: limit %q, want %s", f.what, r.Error.Limit, ipc.LimitTargetsPerWatch)
 		}
 	}
 	// An id of any JSON, large, comes back verbatim.
@@ -89,8 +89,8 @@ func testConnectionFlood(t *testing.T, a *agent, keep func(...*proc)) {
 	before := a.status(t).Connections
 	f1 := a.flood(t, attacker, 3000)
 	perUID := policy.DefaultLimits().ConnsPerUID
-	if f1.res.Accepted != perUID || f1.res.Refused[policy.LimitConnsPerUID] != 3000-perUID {
-		t.Errorf("uid %d flood: %+v, want %d served and the rest refused with %s", attacker, f1.res, perUID, policy.LimitConnsPerUID)
+	if f1.res.Accepted != perUID || f1.res.Refused[ipc.LimitConnsPerUID] != 3000-perUID {
+		t.Errorf("uid %d flood: %+v, want %d served and the rest refused with %s", attacker, f1.res, perUID, ipc.LimitConnsPerUID)
 	}
 	v := a.as(t, victim)
 	p := sleeper(t, victim)
@@ -100,11 +100,11 @@ func testConnectionFlood(t *testing.T, a *agent, keep func(...*proc)) {
 
 	// A second user fills the users' share of the total (2100 - 64).
 	f2 := a.flood(t, third, 2000)
-	if f2.res.Accepted == 0 || f2.res.Refused[policy.LimitConnsTotal] == 0 || f2.res.Accepted+f2.res.Refused[policy.LimitConnsTotal] != 2000 {
-		t.Errorf("uid %d flood: %+v, want some served and the rest refused with %s", third, f2.res, policy.LimitConnsTotal)
+	if f2.res.Accepted == 0 || f2.res.Refused[ipc.LimitConnsTotal] == 0 || f2.res.Accepted+f2.res.Refused[ipc.LimitConnsTotal] != 2000 {
+		t.Errorf("uid %d flood: %+v, want some served and the rest refused with %s", third, f2.res, ipc.LimitConnsTotal)
 	}
 	late := a.as(t, victim)
-	if r := late.response(); r.Error == nil || r.Error.Limit != policy.LimitConnsTotal {
+	if r := late.response(); r.Error == nil || r.Error.Limit != ipc.LimitConnsTotal {
 		t.Errorf("a user connecting once the users' share is full: %+v", r.Error)
 	}
 	// Root still can: the reserve.

@@ -1,4 +1,4 @@
-package agent
+package wire
 
 import (
 	"bytes"
@@ -6,26 +6,27 @@ import (
 	"io"
 )
 
-// errLineTooLong is returned by lineReader.ReadLine when max bytes arrived
+// ErrLineTooLong is returned by LineReader.ReadLine when max bytes arrived
 // without a newline.
-var errLineTooLong = errors.New("line too long")
+var ErrLineTooLong = errors.New("line too long")
 
-// lineReader reads newline-terminated lines of at most max bytes, newline
+// LineReader reads newline-terminated lines of at most max bytes, newline
 // included. Unlike bufio.Reader, its buffer starts small and grows only as a
 // line needs it, then shrinks back: thousands of idle connections (each
 // on=disconnect group holds one open) cost a few hundred bytes each, not
 // max bytes each.
-type lineReader struct {
+type LineReader struct {
 	r          io.Reader
 	max        int
 	buf        []byte
 	start, end int   // buf[start:end] is read but not yet returned
 	err        error // sticky read error, reported once the buffer is drained
 
-	// beforeRead, if set, is called before each read from r with the
+	// BeforeRead, if set, is called before each read from r with the
 	// number of bytes of an unfinished line already buffered: the
-	// connection starts a line's deadline when it sees the first of them.
-	beforeRead func(pending int)
+	// connection starts a line's deadline ([Deadline.BeforeRead]) when it
+	// sees the first of them.
+	BeforeRead func(pending int)
 }
 
 const (
@@ -33,17 +34,18 @@ const (
 	lineReaderShrink = 4 << 10
 )
 
-func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{r: r, max: max}
+// NewLineReader reads lines of at most max bytes, newline included, from r.
+func NewLineReader(r io.Reader, max int) *LineReader {
+	return &LineReader{r: r, max: max}
 }
 
 // ReadLine returns the next line without its newline. The slice is valid
 // until the next call. At the end of input (io.EOF), an unterminated last
 // line is returned as a line, then io.EOF; after any other read error (a
 // deadline, a reset) an unfinished line is dropped, never served as if it
-// were complete. A line longer than max gives errLineTooLong; the reader is
+// were complete. A line longer than max gives ErrLineTooLong; the reader is
 // then unusable.
-func (lr *lineReader) ReadLine() ([]byte, error) {
+func (lr *LineReader) ReadLine() ([]byte, error) {
 	if lr.start == lr.end && len(lr.buf) > lineReaderShrink {
 		lr.buf, lr.start, lr.end = nil, 0, 0 // the big line is gone: give the memory back
 	}
@@ -56,7 +58,7 @@ func (lr *lineReader) ReadLine() ([]byte, error) {
 		}
 		scanned = lr.end - lr.start
 		if scanned >= lr.max {
-			return nil, errLineTooLong
+			return nil, ErrLineTooLong
 		}
 		if lr.err != nil {
 			if scanned > 0 && errors.Is(lr.err, io.EOF) {
@@ -71,13 +73,13 @@ func (lr *lineReader) ReadLine() ([]byte, error) {
 }
 
 // fill reads once into the buffer, making room first.
-func (lr *lineReader) fill() {
+func (lr *LineReader) fill() {
 	if lr.start > 0 {
 		lr.end = copy(lr.buf, lr.buf[lr.start:lr.end])
 		lr.start = 0
 	}
-	if lr.beforeRead != nil {
-		lr.beforeRead(lr.end)
+	if lr.BeforeRead != nil {
+		lr.BeforeRead(lr.end)
 	}
 	if lr.end == len(lr.buf) {
 		n := min(max(2*len(lr.buf), lineReaderMin), lr.max)

@@ -1,4 +1,10 @@
-package agent
+// Package fdstoreprobe finds out how many file descriptors systemd keeps
+// for the unit this process runs in (FileDescriptorStoreMax=, the fd
+// store's size; systemd.service(5)): from $FDSTORE where systemd sets it
+// (254 and later), else by asking systemd over D-Bus. The agent asks it
+// once, at start, before it hands pidfds to the store. It knows nothing of
+// groups.
+package fdstoreprobe
 
 import (
 	"context"
@@ -11,10 +17,11 @@ import (
 	"github.com/orphand/orphand/internal/sdfdstore"
 )
 
-// probeFDStoreMax finds the unit's FileDescriptorStoreMax=: from $FDSTORE
-// (systemd 254 and later set it), else by asking systemd over D-Bus about
-// the unit this process runs in (systemd 252 sets no variable).
-func probeFDStoreMax(ctx context.Context) (max int, source string, err error) {
+// Max finds the unit's FileDescriptorStoreMax=: from $FDSTORE (systemd
+// 254 and later set it), else by asking systemd over D-Bus about the unit
+// this process runs in (systemd 252 sets no variable). source says where
+// the answer came from: "$FDSTORE" or the unit's name.
+func Max(ctx context.Context) (max int, source string, err error) {
 	if n, ok := sdfdstore.EnvMax(); ok {
 		return n, "$FDSTORE", nil
 	}

@@ -1,20 +1,22 @@
-package agent
+package workqueue
 
 import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
 )
 
 func TestWorkQueue(t *testing.T) {
-	q := newWorkQueue()
-	q.start(3)
+	q := New()
+	q.Start(3)
 	var ran, running, most atomic.Int64
 	var pushers sync.WaitGroup
 	for range 10 {
 		pushers.Go(func() {
 			for range 100 {
-				q.push(func() {
+				q.Push(func() {
 					n := running.Add(1)
 					for {
 						m := most.Load()
@@ -29,14 +31,14 @@ func TestWorkQueue(t *testing.T) {
 		})
 	}
 	gate := make(chan struct{})
-	q.async(func() {
+	q.Async(func() {
 		<-gate
-		q.push(func() { ran.Add(1) }) // a continuation pushed later still runs
+		q.Push(func() { ran.Add(1) }) // a continuation pushed later still runs
 	})
 	pushers.Wait()
 	close(gate)
-	q.pending.Wait()
-	q.close()
+	q.Wait()
+	q.Close()
 	if ran.Load() != 1001 {
 		t.Fatalf("ran %d jobs, want 1001", ran.Load())
 	}
@@ -44,3 +46,5 @@ func TestWorkQueue(t *testing.T) {
 		t.Fatalf("%d jobs ran at once on 3 workers", most.Load())
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

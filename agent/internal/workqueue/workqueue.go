@@ -1,14 +1,18 @@
-package agent
+// Package workqueue runs jobs on a fixed number of workers, for the
+// agent's kills: a write to cgroup.kill or an rmdir blocks in the kernel
+// for tens of milliseconds on big groups, and no more than n threads may
+// block there at once. It knows nothing of groups.
+package workqueue
 
 import "sync"
 
-// workQueue runs jobs on a fixed number of workers. Pending jobs wait in a
+// Queue runs jobs on a fixed number of workers. Pending jobs wait in a
 // slice, not in goroutines: ten thousand spawners dying at once cost ten
 // thousand small closures, not ten thousand goroutine stacks, and never
 // more than n threads blocked in the kernel (a write to cgroup.kill, an
 // rmdir).
-type workQueue struct {
-	mu     sync.Mutex
+type Queue struct {
+	mu     sync.Mutex // a leaf lock; the agent pushes with its own mu held
 	jobs   []func()
 	closed bool
 	wake   chan struct{} // capacity 1; closed by close
@@ -19,17 +23,18 @@ type workQueue struct {
 	pending sync.WaitGroup
 }
 
-func newWorkQueue() *workQueue { return &workQueue{wake: make(chan struct{}, 1)} }
+// New returns a queue with no workers yet; Start starts them.
+func New() *Queue { return &Queue{wake: make(chan struct{}, 1)} }
 
-// start runs n workers.
-func (q *workQueue) start(n int) {
+// Start runs n workers.
+func (q *Queue) Start(n int) {
 	for range n {
 		q.workers.Go(q.work)
 	}
 }
 
-// push queues job. It must not be called after close.
-func (q *workQueue) push(job func()) {
+// Push queues job. It must not be called after Close.
+func (q *Queue) Push(job func()) {
 	q.pending.Add(1)
 	q.mu.Lock()
 	q.jobs = append(q.jobs, job)
@@ -37,9 +42,9 @@ func (q *workQueue) push(job func()) {
 	q.signal()
 }
 
-// async runs fn on a goroutine of its own, counted as pending: for a job
+// Async runs fn on a goroutine of its own, counted as pending: for a job
 // that must wait (without holding a worker) before pushing its next step.
-func (q *workQueue) async(fn func()) {
+func (q *Queue) Async(fn func()) {
 	q.pending.Add(1)
 	go func() {
 		defer q.pending.Done()
@@ -47,14 +52,14 @@ func (q *workQueue) async(fn func()) {
 	}()
 }
 
-func (q *workQueue) signal() {
+func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
 }
 
-func (q *workQueue) work() {
+func (q *Queue) work() {
 	for {
 		job, ok := q.pop()
 		if !ok {
@@ -66,7 +71,7 @@ func (q *workQueue) work() {
 }
 
 // pop waits for a job; it returns false once the queue is closed and empty.
-func (q *workQueue) pop() (func(), bool) {
+func (q *Queue) pop() (func(), bool) {
 	for {
 		q.mu.Lock()
 		if len(q.jobs) > 0 {
@@ -92,9 +97,13 @@ func (q *workQueue) pop() (func(), bool) {
 	}
 }
 
-// close stops the workers once the queue is empty and waits for them.
-// Call it after pending has reached zero.
-func (q *workQueue) close() {
+// Wait waits until no job is pending: every job pushed has finished, and
+// every function started by Async has returned.
+func (q *Queue) Wait() { q.pending.Wait() }
+
+// Close stops the workers once the queue is empty and waits for them.
+// Call it after Wait has returned.
+func (q *Queue) Close() {
 	q.mu.Lock()
 	if !q.closed {
 		q.closed = true

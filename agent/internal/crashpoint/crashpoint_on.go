@@ -1,6 +1,6 @@
 //go:build orphand_crashpoints
 
-package agent
+package crashpoint
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 	"syscall"
 )
 
-// CrashFileEnv names, in a test build (tag orphand_crashpoints), a file
+// FileEnv names, in a test build (tag orphand_crashpoints), a file
 // holding the name of a crash point, optionally followed by a space and a
 // group's id: then only that group's pass crashes (another group's kill
 // may reach kill.emptied first). When the agent reaches the point it
@@ -19,11 +19,14 @@ import (
 // already running, and the restarted one inherits the same environment.
 // Release builds have no crash points at all: nothing can make them kill
 // themselves.
-const CrashFileEnv = "ORPHAND_CRASHPOINT_FILE"
+const FileEnv = "ORPHAND_CRASHPOINT_FILE"
 
-var crashFile = os.Getenv(CrashFileEnv)
+var crashFile = os.Getenv(FileEnv)
 
-func crashPoint(name, group string) {
+// Reach marks the moment name in the life of the group with id group: if
+// the file FileEnv names holds name (and, if it names one, group), the
+// agent SIGKILLs itself here.
+func Reach(name, group string) {
 	if crashFile == "" {
 		return
 	}
@@ -43,4 +46,5 @@ func crashPoint(name, group string) {
 	select {} // the signal is on its way
 }
 
-const crashPoints = true
+// Enabled reports whether this build has crash points.
+const Enabled = true

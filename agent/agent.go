@@ -312,3 +312,10 @@ func (a *Agent) Ping() error {
 	}
 	return nil
 }
+
+// tracker is implemented by a backend that follows forks itself (the proc
+// backend): hello and status show how, and status what it cannot promise.
+type tracker interface {
+	Tracking() string
+	Limitations() []string
+}

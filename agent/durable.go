@@ -172,3 +172,12 @@ func bootID() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// FDStore is systemd's file descriptor store, as the agent uses it
+// (internal/sdfdstore's Notifier implements it): Store hands systemd
+// duplicates of fds to keep under name across a restart, Remove drops
+// every fd kept under name.
+type FDStore interface {
+	Store(name string, fds ...int) error
+	Remove(name string) error
+}

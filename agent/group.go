@@ -3,9 +3,13 @@ package agent
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
@@ -129,4 +133,80 @@ func (g *group) descendantsLocked() []*group {
 		}
 	}
 	return out
+}
+
+// Bounds of a new group's settings.
+const (
+	maxNameLen = 256
+	maxGrace   = time.Hour
+)
+
+// settings are a new group's trigger and kill settings, from a request.
+type settings struct {
+	name    string
+	on      string
+	signal  string // canonical name
+	graceMS int64
+}
+
+func (a *Agent) settingsFrom(req ipc.Request) (settings, error) {
+	s := settings{name: req.Name, on: req.On}
+	if len(s.name) > maxNameLen || !utf8.ValidString(s.name) || containsControl(s.name) {
+		return s, reqErr(ipc.CodeBadRequest, "name must be at most %d bytes of printable UTF-8", maxNameLen)
+	}
+	switch s.on {
+	case "":
+		s.on = ipc.OnExit
+	case ipc.OnExit, ipc.OnDisconnect:
+	default:
+		return s, reqErr(ipc.CodeBadRequest, `"on" must be %q or %q, not %.20q`, ipc.OnExit, ipc.OnDisconnect, s.on)
+	}
+	sig := a.cfg.DefaultSignal
+	if req.Signal != "" {
+		var err error
+		if sig, err = signame.Parse(req.Signal); err != nil {
+			return s, reqErr(ipc.CodeBadRequest, "%v", err)
+		}
+	}
+	s.signal = signame.Name(sig)
+	grace, err := a.graceFrom(req.GraceMS, a.cfg.DefaultGrace)
+	s.graceMS = grace.Milliseconds()
+	return s, err
+}
+
+// stop is how a backend that ends the group on its own (a systemd scope
+// stopped with the unit it is bound to) kills it: the same polite signal and
+// grace as the agent's own kill.
+func (s settings) stop() cgroup.KillOptions { return killOptionsOf(s.signal, s.graceMS) }
+
+// graceFrom reads an optional grace_ms, def when absent.
+func (a *Agent) graceFrom(ms *int64, def time.Duration) (time.Duration, error) {
+	if ms == nil {
+		return def, nil
+	}
+	if *ms < 0 || *ms > maxGrace.Milliseconds() {
+		return 0, reqErr(ipc.CodeBadRequest, "grace_ms must be between 0 and %d", maxGrace.Milliseconds())
+	}
+	return time.Duration(*ms) * time.Millisecond, nil
+}
+
+func containsControl(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// killOptions returns the group's own grace and signal.
+func (g *group) killOptions() cgroup.KillOptions { return killOptionsOf(g.Signal, g.GraceMS) }
+
+// killOptionsOf turns a recorded signal name and grace into kill options.
+func killOptionsOf(signal string, graceMS int64) cgroup.KillOptions {
+	sig, err := signame.Parse(signal)
+	if err != nil {
+		sig = syscall.SIGTERM
+	}
+	return cgroup.KillOptions{Grace: time.Duration(graceMS) * time.Millisecond, Signal: sig}
 }

@@ -1,9 +1,46 @@
 package agent
 
-import "github.com/orphand/orphand/internal/peercred"
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+
+	"github.com/orphand/orphand/internal/peercred"
+	"github.com/orphand/orphand/proctree"
+)
 
 // hostFacts is what New probed about the agent's own process.
 type hostFacts struct {
 	pid   int
 	peers *peercred.Reader // reads who connected (SO_PEERCRED, SO_PEERPIDFD)
+}
+
+// forcePeerCredFallback makes New ignore SO_PEERPIDFD (tests of the
+// fallback set it).
+var forcePeerCredFallback bool
+
+// probeHost checks once, at start, what the agent relies on, and logs which
+// way peer identity will be read.
+func probeHost(log *slog.Logger) (hostFacts, error) {
+	h := hostFacts{pid: os.Getpid()}
+	if runtime.GOOS != "linux" {
+		return h, errors.New("agent: orphand runs on Linux only")
+	}
+	self, err := proctree.Open(h.pid)
+	if err != nil {
+		return h, fmt.Errorf("agent: pidfd_open does not work here (Linux 5.3 or later is needed): %w", err)
+	}
+	self.Close()
+	h.peers, err = peercred.NewReader(peercred.Options{NoPidfd: forcePeerCredFallback})
+	if err != nil {
+		return h, fmt.Errorf("agent: %w", err)
+	}
+	if h.peers.Pidfd() {
+		log.Info("peer identity from SO_PEERPIDFD")
+	} else {
+		log.Info("SO_PEERPIDFD unavailable (Linux 6.5+ has it): peer identity from SO_PEERCRED pid + pidfd_open + start-time check")
+	}
+	return h, nil
 }

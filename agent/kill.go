@@ -9,22 +9,9 @@ import (
 
 	"github.com/orphand/orphand/agent/internal/crashpoint"
 	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
 )
-
-// killOptions returns the group's own grace and signal.
-func (g *group) killOptions() cgroup.KillOptions { return killOptionsOf(g.Signal, g.GraceMS) }
-
-// killOptionsOf turns a recorded signal name and grace into kill options.
-func killOptionsOf(signal string, graceMS int64) cgroup.KillOptions {
-	sig, err := signame.Parse(signal)
-	if err != nil {
-		sig = syscall.SIGTERM
-	}
-	return cgroup.KillOptions{Grace: time.Duration(graceMS) * time.Millisecond, Signal: sig}
-}
 
 // spawnerExited is the watcher's callback. It runs on the watcher's
 // goroutine, so it only changes state and starts the kill elsewhere.

@@ -4,132 +4,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/orphand/orphand/agent/internal/crashpoint"
 	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
 	"github.com/orphand/orphand/proctree"
 )
 
-const (
-	maxNameLen = 256
-	maxGrace   = time.Hour
-	// maxEscapePasses bounds the re-checks for children forked while a
-	// registration moves processes. Each pass only finds children forked
-	// before their parent moved, so a few passes always suffice; the bound
-	// only guards against a bug.
-	maxEscapePasses = 64
-)
-
-// settings are a new group's trigger and kill settings, from a request.
-type settings struct {
-	name    string
-	on      string
-	signal  string // canonical name
-	graceMS int64
-}
-
-func (a *Agent) settingsFrom(req ipc.Request) (settings, error) {
-	s := settings{name: req.Name, on: req.On}
-	if len(s.name) > maxNameLen || !utf8.ValidString(s.name) || containsControl(s.name) {
-		return s, reqErr(ipc.CodeBadRequest, "name must be at most %d bytes of printable UTF-8", maxNameLen)
-	}
-	switch s.on {
-	case "":
-		s.on = ipc.OnExit
-	case ipc.OnExit, ipc.OnDisconnect:
-	default:
-		return s, reqErr(ipc.CodeBadRequest, `"on" must be %q or %q, not %.20q`, ipc.OnExit, ipc.OnDisconnect, s.on)
-	}
-	sig := a.cfg.DefaultSignal
-	if req.Signal != "" {
-		var err error
-		if sig, err = signame.Parse(req.Signal); err != nil {
-			return s, reqErr(ipc.CodeBadRequest, "%v", err)
-		}
-	}
-	s.signal = signame.Name(sig)
-	grace, err := a.graceFrom(req.GraceMS, a.cfg.DefaultGrace)
-	s.graceMS = grace.Milliseconds()
-	return s, err
-}
-
-// stop is how a backend that ends the group on its own (a systemd scope
-// stopped with the unit it is bound to) kills it: the same polite signal and
-// grace as the agent's own kill.
-func (s settings) stop() cgroup.KillOptions { return killOptionsOf(s.signal, s.graceMS) }
-
-// graceFrom reads an optional grace_ms, def when absent.
-func (a *Agent) graceFrom(ms *int64, def time.Duration) (time.Duration, error) {
-	if ms == nil {
-		return def, nil
-	}
-	if *ms < 0 || *ms > maxGrace.Milliseconds() {
-		return 0, reqErr(ipc.CodeBadRequest, "grace_ms must be between 0 and %d", maxGrace.Milliseconds())
-	}
-	return time.Duration(*ms) * time.Millisecond, nil
-}
-
-func containsControl(s string) bool {
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
-}
-
-// target opens the process a request names (pid 0: the caller itself) and
-// checks that the caller may have the agent act on it with verb.
-func (c *conn) target(pid int, verb string, host policy.Host) (*proctree.Process, error) {
-	var (
-		p   *proctree.Process
-		err error
-	)
-	self := c.peer.proc
-	switch {
-	case pid < 0:
-		return nil, reqErr(ipc.CodeBadRequest, "pid %d is not a process id", pid)
-	case pid == 0 || self != nil && c.peer.sameNS && pid == self.Pid():
-		if self == nil {
-			return nil, reqErr(ipc.CodeUnsupported, "the agent cannot see your process (it lives in another pid namespace, or has exited), so it cannot %s it", verb)
-		}
-		p, err = self.Dup()
-	case !c.peer.sameNS:
-		return nil, reqErr(ipc.CodeUnsupported, "pid numbers from another pid namespace mean nothing to the agent; %s yourself by leaving out \"pid\"", verb)
-	default:
-		p, err = proctree.Open(pid)
-	}
-	if err != nil {
-		return nil, noSuchProcess(pid, err)
-	}
-	f, err := processFacts(p)
-	if err == nil && p.Exited() {
-		err = os.ErrProcessDone // a zombie: nothing left to act on
-	}
-	if err == nil {
-		err = policy.MayAct(c.peer.caller, verb, f, host)
-	}
-	if err != nil {
-		p.Close()
-		return nil, noSuchProcess(pid, err)
-	}
-	return p, nil
-}
-
-// noSuchProcess phrases a vanished process; other errors pass through.
-func noSuchProcess(pid int, err error) error {
-	if errors.Is(err, os.ErrProcessDone) || errors.Is(err, os.ErrNotExist) {
-		return reqErr(ipc.CodeNoSuchProcess, "no process with pid %d (it exited?)", pid)
-	}
-	return err
-}
+// maxEscapePasses bounds the re-checks for children forked while a
+// registration moves processes. Each pass only finds children forked
+// before their parent moved, so a few passes always suffice; the bound
+// only guards against a bug.
+const maxEscapePasses = 64
 
 func (a *Agent) opRegister(ctx context.Context, c *conn, req ipc.Request, resp *ipc.Response) error {
 	s, err := a.settingsFrom(req)

@@ -45,3 +45,21 @@ func FuzzDecodeRequest(f *testing.F) {
 		}
 	})
 }
+
+// Pid numbers no process can have are refused before any system call: the
+// kernel would read 2^32+1 as pid 1.
+func TestDecodeRefusesImpossiblePids(t *testing.T) {
+	for _, line := range []string{
+		`{"op":"register","pid":4294967297}`,
+		`{"op":"register","pid":-1}`,
+		`{"op":"watch","pid":5,"kill":[4194305]}`,
+		`{"op":"watch","pid":5,"kill":[6,-7]}`,
+	} {
+		if _, e := decodeRequest([]byte(line)); e == nil || e.Code != ipc.CodeBadRequest {
+			t.Errorf("%s: %v, want bad_request", line, e)
+		}
+	}
+	if _, e := decodeRequest([]byte(`{"op":"watch","pid":4194304,"kill":[1,0]}`)); e != nil {
+		t.Errorf("the largest pid: %v", e)
+	}
+}

@@ -9,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/ipc"
-	"github.com/orphand/orphand/policy"
 	"github.com/orphand/orphand/proctree"
 )
 
@@ -135,81 +133,6 @@ func TestMaxRequest(t *testing.T) {
 	big.wantLimit(ipc.CodeTooLarge, ipc.LimitMaxRequest)
 }
 
-// A kill with a grace waits it out without holding a worker: a group that
-// ignores its polite signal for an hour delays no other group's kill, even
-// with a single worker.
-func TestGracedKillHoldsNoWorker(t *testing.T) {
-	cfg := testConfig()
-	cfg.ParallelKills = 1
-	ta := startAgent(t, cfg, newFakeBackend(t))
-	stubborn := spawn(t, "sh", "-c", `trap "" TERM; exec sleep 300`) // SIG_IGN survives exec
-	waitExecd(t, stubborn.Process.Pid, "sleep")                      // else SIGTERM may beat the trap
-	c1, c2 := dial(t, ta.sock), dial(t, ta.sock)
-	events := dial(t, ta.sock)
-	events.ok(ipc.Request{Op: ipc.OpSubscribe})
-	hour := int64(time.Hour / time.Millisecond)
-	gs := c1.ok(ipc.Request{Op: ipc.OpRegister, Pid: stubborn.Process.Pid, GraceMS: &hour}).Group
-	c1.send(`{"op":"kill","group":"` + gs.ID + `"}` + "\n") // answered once the group is empty
-	events.waitEvent(ipc.EventKilling, gs.ID)
-
-	normal := spawn(t, "sleep", "300")
-	gn := c2.ok(ipc.Request{Op: ipc.OpRegister, Pid: normal.Process.Pid}).Group
-	c2.ok(ipc.Request{Op: ipc.OpKill, Group: gn.ID})
-	if st := c2.ok(ipc.Request{Op: ipc.OpShow, Group: gs.ID}).Group.State; st != ipc.StateKilling {
-		t.Fatalf("the stubborn group is %s, want killing (within its grace)", st)
-	}
-	_ = stubborn.Process.Kill() // ends the grace early: the group is empty
-	if r := c1.recv(); !r.OK || r.Killed == nil || *r.Killed != 1 {
-		t.Fatalf("kill of the stubborn group: %+v", r)
-	}
-}
-
-// Concurrent registrations of one uid reserve their targets before they
-// open them, so they cannot all pass the quota against the same count.
-func TestTargetReservation(t *testing.T) {
-	a := &Agent{cfg: testConfig()}
-	a.cfg.Limits.TargetsPerUID = 1000
-	a.cfg.Limits.TargetsPerWatch = 1000
-	alice := policy.Caller{UID: 1000}
-	a.mu.Lock()
-	release, err := a.reserveGroupLocked(alice, 600)
-	if err != nil {
-		a.mu.Unlock()
-		t.Fatal(err)
-	}
-	_, err = a.reserveGroupLocked(alice, 600)
-	a.mu.Unlock()
-	var le *policy.LimitError
-	if !errors.As(err, &le) || le.Limit != ipc.LimitTargetsPerUID {
-		t.Fatalf("second reservation: %v, want %s", err, ipc.LimitTargetsPerUID)
-	}
-	release()
-	a.mu.Lock()
-	release, err = a.reserveGroupLocked(alice, 600)
-	a.mu.Unlock()
-	if err != nil {
-		t.Fatalf("after release: %v", err)
-	}
-	release()
-	if a.live.pendingTargets != 0 || len(a.live.pendingTargetsByUID) != 0 {
-		t.Fatalf("reservations left: %+v", a.live)
-	}
-}
-
-func TestMergeKill(t *testing.T) {
-	polite := cgroup.KillResult{Killed: 3, Method: "signal", Duration: time.Second}
-	if got := mergeKill(polite, cgroup.KillResult{}); got.Killed != 3 || got.Method != "signal" {
-		t.Errorf("emptied by the signal: %+v", got)
-	}
-	rest := cgroup.KillResult{Killed: 5, Method: "cgroup.kill", Duration: time.Second}
-	if got := mergeKill(cgroup.KillResult{Killed: 3}, rest); got.Killed != 5 || got.Method != "cgroup.kill" || got.Duration != time.Second {
-		t.Errorf("SIGKILL step: %+v", got)
-	}
-	if got := mergeKill(cgroup.KillResult{}, rest); got != rest {
-		t.Errorf("no grace: %+v", got)
-	}
-}
-
 func TestConnLimitsValidate(t *testing.T) {
 	if err := DefaultConnLimits().Validate(); err != nil {
 		t.Fatal(err)
@@ -223,24 +146,6 @@ func TestConnLimitsValidate(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
-	}
-}
-
-// Pid numbers no process can have are refused before any system call: the
-// kernel would read 2^32+1 as pid 1.
-func TestDecodeRefusesImpossiblePids(t *testing.T) {
-	for _, line := range []string{
-		`{"op":"register","pid":4294967297}`,
-		`{"op":"register","pid":-1}`,
-		`{"op":"watch","pid":5,"kill":[4194305]}`,
-		`{"op":"watch","pid":5,"kill":[6,-7]}`,
-	} {
-		if _, e := decodeRequest([]byte(line)); e == nil || e.Code != ipc.CodeBadRequest {
-			t.Errorf("%s: %v, want bad_request", line, e)
-		}
-	}
-	if _, e := decodeRequest([]byte(`{"op":"watch","pid":4194304,"kill":[1,0]}`)); e != nil {
-		t.Errorf("the largest pid: %v", e)
 	}
 }
 

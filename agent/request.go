@@ -2,11 +2,16 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
+	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/policy"
 )
 
 // errBlankLine marks a line with nothing but white space: skipped silently,
@@ -93,4 +98,72 @@ func jsonKind(k string) string {
 		return "a number"
 	}
 	return "a " + k
+}
+
+// handler serves one op: it fills resp and returns nil, or returns the
+// error to answer with.
+type handler func(a *Agent, ctx context.Context, c *conn, req ipc.Request, resp *ipc.Response) error
+
+// ops is the route table of protocol v1.
+var ops = map[string]handler{
+	ipc.OpHello:     (*Agent).opHello,
+	ipc.OpRegister:  (*Agent).opRegister,
+	ipc.OpWatch:     (*Agent).opWatch,
+	ipc.OpAttach:    (*Agent).opAttach,
+	ipc.OpList:      (*Agent).opList,
+	ipc.OpShow:      (*Agent).opShow,
+	ipc.OpKill:      (*Agent).opKill,
+	ipc.OpRelease:   (*Agent).opRelease,
+	ipc.OpSubscribe: (*Agent).opSubscribe,
+	ipc.OpStatus:    (*Agent).opStatus,
+}
+
+const opNames = "hello, register, watch, attach, list, show, kill, release, subscribe, status"
+
+// handle answers one decoded request.
+func (a *Agent) handle(c *conn, req ipc.Request) ipc.Response {
+	resp := ipc.Response{ID: req.ID}
+	h := ops[req.Op]
+	if h == nil {
+		resp.Error = reqErr(ipc.CodeUnknownOp, "unknown op %.40q; protocol v%d has: %s", req.Op, ipc.Version, opNames)
+		return resp
+	}
+	start := time.Now()
+	if err := h(a, a.reqCtx, c, req, &resp); err != nil {
+		resp = ipc.Response{ID: req.ID, Error: wireError(err)}
+		c.log.Debug("request refused", "op", req.Op, "code", resp.Error.Code, "err", resp.Error.Message)
+		return resp
+	}
+	c.log.Debug("request served", "op", req.Op, "took", time.Since(start))
+	return resp
+}
+
+// reqErr makes a protocol error. Handlers return *ipc.Error for every
+// failure whose code they know; wireError classifies the rest.
+func reqErr(code, format string, args ...any) *ipc.Error {
+	return &ipc.Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// wireError turns any error from a handler into the protocol's error.
+func wireError(err error) *ipc.Error {
+	var (
+		ie  *ipc.Error
+		den *policy.Denied
+		lim *policy.LimitError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return ie
+	case errors.As(err, &den):
+		return &ipc.Error{Code: ipc.CodePermissionDenied, Message: den.Reason}
+	case errors.As(err, &lim):
+		return &ipc.Error{Code: ipc.CodeLimitExceeded, Message: lim.Error(), Limit: lim.Limit}
+	case errors.Is(err, os.ErrProcessDone):
+		return &ipc.Error{Code: ipc.CodeNoSuchProcess, Message: err.Error()}
+	case errors.Is(err, cgroup.ErrNotFound):
+		return &ipc.Error{Code: ipc.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return &ipc.Error{Code: ipc.CodeInternal, Message: "the agent is stopping: " + err.Error()}
+	}
+	return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
 }

@@ -52,28 +52,32 @@ type Record struct {
 // is ever in this state.
 const stateRegistering = "registering"
 
-// group is a Record plus the live handles the agent holds for it. Unless
+// group is a Record plus the live handles the agent holds for it: the
+// Record says what the group is (and is what a restart sees), the fields
+// below what this agent holds for it now — processes by pidfd, the groups
+// it nests in and holds, the kill under way. None shares a name with a
+// Record field: g.Spawner is who, g.spawnerProc the handle on it. Unless
 // noted, fields are guarded by Agent.mu.
 type group struct {
 	Record
 
-	cg      cgroup.Group        // subtree groups; immutable after creation
-	spawner *proctree.Process   // until the watch holds its own handle (or the group ends); then nil
-	targets []*proctree.Process // watch groups; appended by attach
+	cg          cgroup.Group        // subtree groups; immutable after creation
+	spawnerProc *proctree.Process   // until the watch holds its own handle (or the group ends); then nil
+	targetProcs []*proctree.Process // watch groups; appended by attach
 
-	parent   *group            // enclosing group, nil at top level
-	children map[string]*group // groups nested in this one (any state)
+	parentGroup *group            // enclosing group, nil at top level
+	children    map[string]*group // groups nested in this one (any state)
 
 	conn        *conn  // on=disconnect: the connection whose end is the trigger
 	cancelWatch func() // stops the spawner watch; call without Agent.mu held
 
-	// Set when the kill starts; killDone is closed when it ends (dead, or
-	// failed with killErr set and the state still killing).
-	killReason string
-	trigger    time.Time
-	killDone   chan struct{}
-	killErr    error
-	killAfter  *pendingWrite // the kill starts once this write is done (kill requests)
+	// Set when the kill starts (with Record.KillReason); killDone is closed
+	// when it ends (dead, or failed with killErr set and the state still
+	// killing).
+	trigger   time.Time
+	killDone  chan struct{}
+	killErr   error
+	killAfter *pendingWrite // the kill starts once this write is done (kill requests)
 
 	handlesClosed bool // spawner and targets closed (the group ended)
 }
@@ -114,8 +118,8 @@ func (g *group) wireLocked(members int) ipc.Group {
 	return w
 }
 
-// ended reports whether the group reached a final state.
-func (g *group) ended() bool {
+// hasEnded reports whether the group reached a final state.
+func (g *group) hasEnded() bool {
 	return g.State == ipc.StateDead || g.State == ipc.StateReleased
 }
 

@@ -89,7 +89,7 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 	} else {
 		a.recordLocked(g) // a retried or resumed kill: same state, new deadline
 	}
-	g.killReason, g.trigger, g.killErr = reason, time.Now(), nil
+	g.trigger, g.killErr = time.Now(), nil
 	g.killDone = make(chan struct{})
 	cancel := g.cancelWatch
 	g.cancelWatch = nil
@@ -184,7 +184,7 @@ func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (c
 		return res, err
 	}
 	a.mu.Lock()
-	targets := append([]*proctree.Process(nil), g.targets...)
+	targets := append([]*proctree.Process(nil), g.targetProcs...)
 	a.mu.Unlock()
 	return killTargets(ctx, targets, opts)
 }
@@ -207,7 +207,7 @@ func (a *Agent) finishKill(g *group, res cgroup.KillResult, emptied time.Time, e
 	a.transitionLocked(g, ipc.StateDead, ipc.Event{Event: ipc.EventKilled, Killed: &killed, Millis: &ms})
 	close(g.killDone)
 	a.mu.Unlock()
-	a.log.Info("group killed", "group", g.ID, "reason", g.killReason, "killed", res.Killed,
+	a.log.Info("group killed", "group", g.ID, "reason", g.KillReason, "killed", res.Killed,
 		"method", res.Method, "ms", ms)
 	a.unstoreGroupFDs(g)
 	a.closeHandles(g)
@@ -278,7 +278,7 @@ func (a *Agent) closeHandles(g *group) {
 		return
 	}
 	g.handlesClosed = true
-	spawner, targets := g.spawner, g.targets
+	spawner, targets := g.spawnerProc, g.targetProcs
 	cancel := g.cancelWatch
 	g.cancelWatch = nil
 	a.mu.Unlock()

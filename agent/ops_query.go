@@ -64,11 +64,11 @@ func (a *Agent) opShow(ctx context.Context, c *conn, req ipc.Request, resp *ipc.
 // included), or a watch group's targets that have not exited.
 func (a *Agent) members(ctx context.Context, g *group) []int {
 	a.mu.Lock()
-	if g.ended() || g.handlesClosed {
+	if g.hasEnded() || g.handlesClosed {
 		a.mu.Unlock()
 		return []int{}
 	}
-	targets := slices.Clone(g.targets)
+	targets := slices.Clone(g.targetProcs)
 	a.mu.Unlock()
 	if g.cg != nil {
 		pids, err := g.cg.Members(ctx)

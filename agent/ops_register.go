@@ -95,7 +95,7 @@ func (a *Agent) registerSubtree(ctx context.Context, c *conn, s settings, parent
 	}
 	crashpoint.Reach("register.created", id)
 	rec.Ref, rec.State = cg.Ref(), ""
-	g := &group{Record: rec, cg: cg, spawner: spawner, children: map[string]*group{}}
+	g := &group{Record: rec, cg: cg, spawnerProc: spawner, children: map[string]*group{}}
 	if g.On == ipc.OnExit {
 		a.storeFDs(spawnerFDName(id), spawner) // before the group can end (and unstore it)
 	}
@@ -151,7 +151,7 @@ func (a *Agent) collect(caller policy.Caller, host policy.Host, pid int, origin,
 		}
 		if path != origin {
 			a.mu.Lock()
-			if og := a.byPath[path]; og != nil && og.parent == nil && og.State == ipc.StateActive && policy.MaySee(caller, og.OwnerUID) {
+			if og := a.byPath[path]; og != nil && og.parentGroup == nil && og.State == ipc.StateActive && policy.MaySee(caller, og.OwnerUID) {
 				adopt = append(adopt, og)
 			}
 			a.mu.Unlock()
@@ -212,13 +212,13 @@ func (a *Agent) catchEscapees(ctx context.Context, cg cgroup.Group, origin strin
 func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) *pendingWrite {
 	a.mu.Lock()
 	if parent != nil {
-		g.parent, g.Parent = parent, parent.ID
+		g.parentGroup, g.Parent = parent, parent.ID
 		parent.children[g.ID] = g
 	}
 	a.transitionLocked(g, ipc.StateActive, ipc.Event{Event: ipc.EventRegistered})
 	for _, og := range adopt {
-		if og.parent == nil && og.State == ipc.StateActive {
-			og.parent, og.Parent = g, g.ID
+		if og.parentGroup == nil && og.State == ipc.StateActive {
+			og.parentGroup, og.Parent = g, g.ID
 			g.children[og.ID] = og
 			a.recordLocked(og)
 		}
@@ -233,7 +233,7 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) *pendin
 	}
 	var unwatched *proctree.Process
 	if g.On != ipc.OnExit && !g.handlesClosed {
-		unwatched, g.spawner = g.spawner, nil // only its identity is needed
+		unwatched, g.spawnerProc = g.spawnerProc, nil // only its identity is needed
 	}
 	written := a.pendingLocked(g.ID) // queued with the adopted groups' records: one write
 	a.mu.Unlock()
@@ -250,7 +250,7 @@ func (a *Agent) insert(c *conn, g *group, parent *group, adopt []*group) *pendin
 // the agent's own handle on the spawner (the watcher holds a duplicate). It
 // must be called without a.mu: the watcher's callback takes it.
 func (a *Agent) watchSpawner(g *group) {
-	cancel, err := a.watcher.Add(g.spawner, func() { a.spawnerExited(g) })
+	cancel, err := a.watcher.Add(g.spawnerProc, func() { a.spawnerExited(g) })
 	if err != nil {
 		if !watcherClosed(err) {
 			a.log.Error("cannot watch a spawner: its group stays registered but will not be killed on its exit", "group", g.ID, "err", err)
@@ -261,7 +261,7 @@ func (a *Agent) watchSpawner(g *group) {
 	a.mu.Lock()
 	if g.State == ipc.StateActive && !g.handlesClosed {
 		g.cancelWatch, cancel = cancel, nil
-		spawner, g.spawner = g.spawner, nil
+		spawner, g.spawnerProc = g.spawnerProc, nil
 	}
 	a.mu.Unlock()
 	if cancel != nil {

@@ -63,9 +63,9 @@ func (a *Agent) opWatch(ctx context.Context, c *conn, req ipc.Request, resp *ipc
 			Spawner: watched.Identity(), Signal: s.signal, GraceMS: s.graceMS,
 			Backend: "pidfd", Created: time.Now(),
 		},
-		spawner:  watched,
-		targets:  targets,
-		children: map[string]*group{},
+		spawnerProc: watched,
+		targetProcs: targets,
+		children:    map[string]*group{},
 	}
 	for _, t := range targets {
 		g.Targets = append(g.Targets, t.Identity())
@@ -130,11 +130,11 @@ func (a *Agent) attachTarget(caller policy.Caller, g *group, p *proctree.Process
 		p.Close()
 		return nil, reqErr(ipc.CodeBadRequest, "group %s is %s; only active groups take new processes", g.ID, g.State)
 	}
-	if err := a.cfg.Limits.AllowTargets(caller, len(g.targets), 1, a.live.targetUsageLocked(g.OwnerUID)); err != nil {
+	if err := a.cfg.Limits.AllowTargets(caller, len(g.targetProcs), 1, a.live.targetUsageLocked(g.OwnerUID)); err != nil {
 		p.Close()
 		return nil, err
 	}
-	g.targets = append(g.targets, p)
+	g.targetProcs = append(g.targetProcs, p)
 	g.Targets = append(g.Targets, p.Identity())
 	a.live.targetsByUID[g.OwnerUID]++
 	return a.recordLocked(g), nil
@@ -148,7 +148,7 @@ func (a *Agent) attachSubtree(ctx context.Context, caller policy.Caller, host po
 	a.mu.Lock()
 	in := a.enclosingLocked(origin)
 	a.mu.Unlock()
-	for x := in; x != nil; x = x.parent {
+	for x := in; x != nil; x = x.parentGroup {
 		if x == g {
 			return nil // already inside g (or a group nested in it)
 		}

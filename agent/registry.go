@@ -85,12 +85,12 @@ func (a *Agent) forgetLocked(g *group) {
 	if _, lingers := a.lingering[g]; !lingers {
 		a.queueLocked(g.ID, nil)
 	}
-	if g.parent != nil {
-		delete(g.parent.children, g.ID)
-		g.parent = nil
+	if g.parentGroup != nil {
+		delete(g.parentGroup.children, g.ID)
+		g.parentGroup = nil
 	}
 	for _, c := range g.children {
-		c.parent = nil
+		c.parentGroup = nil
 	}
 	g.children = nil
 }
@@ -115,7 +115,7 @@ func (l *liveCounts) add(g *group, d int) {
 	}
 	l.groups += d
 	l.groupsByUID[g.OwnerUID] += d
-	l.targetsByUID[g.OwnerUID] += d * len(g.targets)
+	l.targetsByUID[g.OwnerUID] += d * len(g.targetProcs)
 	if l.groupsByUID[g.OwnerUID] <= 0 {
 		delete(l.groupsByUID, g.OwnerUID)
 	}

@@ -158,17 +158,17 @@ func linkParentsFirst(groups map[string]*group) []*group {
 			continue
 		}
 		cycle := false
-		for x := p; x != nil; x = x.parent {
+		for x := p; x != nil; x = x.parentGroup {
 			cycle = cycle || x == g
 		}
 		if !cycle {
-			g.parent = p
+			g.parentGroup = p
 			p.children[g.ID] = g
 		}
 	}
 	depth := func(g *group) int {
 		d := 0
-		for x := g.parent; x != nil; x = x.parent {
+		for x := g.parentGroup; x != nil; x = x.parentGroup {
 			d++
 		}
 		return d
@@ -181,7 +181,7 @@ func linkParentsFirst(groups map[string]*group) []*group {
 // would have when it reached its state.
 func (a *Agent) enterLocked(g *group, rewrite bool) {
 	a.groups[g.ID] = g
-	if g.ended() {
+	if g.hasEnded() {
 		a.ended = append(a.ended, g)
 		slices.SortStableFunc(a.ended, func(x, y *group) int { return x.Ended.Compare(y.Ended) })
 		if g.cg != nil {

@@ -16,7 +16,7 @@ func (r *restoring) startLocked(order []*group) (watch []*group) {
 	plans := map[*group]killPlan{}
 	for _, g := range order {
 		switch {
-		case g.ended():
+		case g.hasEnded():
 		case g.State == ipc.StateKilling:
 			o := g.killOptions()
 			o.Grace = 0
@@ -32,7 +32,7 @@ func (r *restoring) startLocked(order []*group) (watch []*group) {
 		case g.On == ipc.OnDisconnect:
 			plans[g] = killPlan{reasonDisconnect, g.killOptions()}
 			r.st.disconnected++
-		case g.spawner == nil:
+		case g.spawnerProc == nil:
 			plans[g] = killPlan{reasonSpawnerExited, g.killOptions()}
 			r.st.killed++
 		}
@@ -40,11 +40,11 @@ func (r *restoring) startLocked(order []*group) (watch []*group) {
 	var starts []func()
 	prepared := map[*group]bool{}
 	for _, g := range order {
-		if g.ended() {
+		if g.hasEnded() {
 			continue
 		}
 		p, own := plans[g]
-		if !own && (g.parent == nil || !prepared[g.parent]) {
+		if !own && (g.parentGroup == nil || !prepared[g.parentGroup]) {
 			continue
 		}
 		if !own {
@@ -57,7 +57,7 @@ func (r *restoring) startLocked(order []*group) (watch []*group) {
 		start()
 	}
 	for _, g := range order {
-		if g.State == ipc.StateActive && g.On == ipc.OnExit && g.spawner != nil {
+		if g.State == ipc.StateActive && g.On == ipc.OnExit && g.spawnerProc != nil {
 			watch = append(watch, g)
 			r.st.watched++
 		}
@@ -82,21 +82,21 @@ func (r *restoring) syncFDStore(order []*group) {
 	}
 	var puts []put
 	for _, g := range order {
-		if g.ended() {
+		if g.hasEnded() {
 			continue
 		}
-		if g.spawner != nil && g.State == ipc.StateActive {
+		if g.spawnerProc != nil && g.State == ipc.StateActive {
 			name := spawnerFDName(g.ID)
-			if r.fromStore[g.spawner] && r.handed.clean(name) {
+			if r.fromStore[g.spawnerProc] && r.handed.clean(name) {
 				keep[name] = true
 			} else {
 				puts = append(puts, put{name, g})
 			}
 		}
-		if g.Kind == ipc.KindWatch && len(g.targets) > 0 {
+		if g.Kind == ipc.KindWatch && len(g.targetProcs) > 0 {
 			name := targetsFDName(g.ID)
 			all := r.handed.clean(name)
-			for _, t := range g.targets {
+			for _, t := range g.targetProcs {
 				all = all && r.fromStore[t]
 			}
 			if all {
@@ -116,9 +116,9 @@ func (r *restoring) syncFDStore(order []*group) {
 		// The handles stay open: watchSpawner closes the spawner's only
 		// after this, and targets live until the group ends.
 		if strings.HasSuffix(p.name, ".spawner") {
-			a.storeFDs(p.name, p.g.spawner)
+			a.storeFDs(p.name, p.g.spawnerProc)
 		} else {
-			a.storeFDs(p.name, p.g.targets...)
+			a.storeFDs(p.name, p.g.targetProcs...)
 		}
 	}
 }

@@ -34,19 +34,19 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		r.markRewrite(g)
 		r.st.completed++
 		defer func() {
-			if g.cg != nil && g.spawner != nil {
+			if g.cg != nil && g.spawnerProc != nil {
 				a.completeMove(ctx, g)
 			}
 		}()
 	}
-	if !g.ended() && g.Boot != "" && a.durable.boot != "" && g.Boot != a.durable.boot {
+	if !g.hasEnded() && g.Boot != "" && a.durable.boot != "" && g.Boot != a.durable.boot {
 		// Written before a reboot: every process it names is gone, and a
 		// pid (or start time) that matches now is a stranger's.
 		g.State, g.Ended = ipc.StateDead, time.Now()
 		r.markRewrite(g)
 		r.st.otherBoot++
 	}
-	if g.ended() {
+	if g.hasEnded() {
 		g.handlesClosed = true
 		if g.Kind == ipc.KindSubtree {
 			if cg, err := a.backend.Load(ctx, g.Ref); err == nil {
@@ -77,10 +77,10 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		}
 		g.cg = cg
 	}
-	if g.State == ipc.StateActive && g.On == ipc.OnExit && g.spawner == nil {
+	if g.State == ipc.StateActive && g.On == ipc.OnExit && g.spawnerProc == nil {
 		p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
 		r.st.spawner(how)
-		g.spawner = p
+		g.spawnerProc = p
 		if p != nil {
 			r.fromStore[p] = how == foundFDStore
 		}
@@ -107,7 +107,7 @@ func (r *restoring) targets(g *group) {
 	if len(ids) != len(g.Targets) {
 		r.markRewrite(g)
 	}
-	g.targets, g.Targets = ps, ids
+	g.targetProcs, g.Targets = ps, ids
 }
 
 func (r *restoring) markRewrite(g *group) {
@@ -142,11 +142,11 @@ func (a *Agent) loadGroup(ctx context.Context, ref cgroup.Ref) (cgroup.Group, er
 // checked on them before the record was written; what they forked since
 // belongs to the group, as at registration.
 func (a *Agent) completeMove(ctx context.Context, g *group) {
-	origin, err := a.placeOf(g.spawner.Pid())
+	origin, err := a.placeOf(g.spawnerProc.Pid())
 	if err != nil || origin == g.Ref.Path || strings.HasPrefix(origin, g.Ref.Path+"/") {
 		return
 	}
-	pids := []int{g.spawner.Pid()}
+	pids := []int{g.spawnerProc.Pid()}
 	for i := 0; i < len(pids); i++ {
 		for _, c := range children(pids[i]) {
 			if path, err := a.placeOf(c); err == nil && path == origin {
@@ -186,14 +186,14 @@ func (r *restoring) recreate(ctx context.Context, rc recreator, g *group) (cgrou
 		return nil, fmt.Errorf("recreate %s: %w", g.ID, cgroup.ErrNotFound)
 	}
 	spec := cgroup.Spec{ID: g.ID, Pids: []int{p.Pid()}, Description: describe(g.ID, g.Name, p.Pid(), g.OwnerUID), Stop: g.killOptions()}
-	if parent := r.groups[g.Parent]; parent != nil && parent.cg != nil && !parent.ended() {
+	if parent := r.groups[g.Parent]; parent != nil && parent.cg != nil && !parent.hasEnded() {
 		spec.Parent = parent.cg
 	}
 	cg, err := rc.CreateWith(ctx, spec, p)
 	if err != nil || g.State != ipc.StateActive || g.On != ipc.OnExit {
 		p.Close() // the backend holds its own duplicate
 	} else {
-		g.spawner = p
+		g.spawnerProc = p
 		r.fromStore[p] = how == foundFDStore
 	}
 	if err == nil {

@@ -13,7 +13,8 @@
 //	proctree         processes held by pidfd, descendants, subreaper control, the reaper
 //	policy           who may ask the agent for what (peer credentials, rules, quotas)
 //	ipc              the agent's wire protocol (JSON lines) and its Go client
-//	ipc/family       children reporting named values and queues to their master
+//	family           children reporting named values and queues to their master
+//	                 (stands alone: shares nothing with the agent's protocol)
 //	pid1             the container init (orphand init) and a one-call PID 1 helper
 //	internal/...     signal names, version, systemd's fd store, the SO_PEERPIDFD
 //	                 probe (peercred), test helpers

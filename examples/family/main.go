@@ -1,4 +1,4 @@
-// Command family shows ipc/family at work, both ways, across languages: a
+// Command family shows package family at work, both ways, across languages: a
 // Go master starts two Go workers and one Perl worker (worker.pl, core
 // modules only) and talks with each.
 //
@@ -17,7 +17,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/orphand/orphand/ipc/family"
+	"github.com/orphand/orphand/family"
 )
 
 // workerEnv, set to a worker's name, makes this program a Go worker.

@@ -12,7 +12,7 @@ import (
 	"os/exec"
 	"slices"
 
-	"github.com/orphand/orphand/ipc/family"
+	"github.com/orphand/orphand/family"
 )
 
 //go:embed worker.pl

@@ -14,5 +14,5 @@
 //
 // The agent's socket uses it, and so will any other socket the agent serves
 // (the compatibility socket of the old protocol). Package family, which
-// stands alone, checks its peers itself.
+// stands alone (it imports nothing of the module), checks its peers itself.
 package peercred

@@ -6,10 +6,9 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/orphand/orphand/internal/peercred"
 )
 
 // peer is who is on the other end of a connection, from the kernel.
@@ -31,10 +30,29 @@ func supported() error { return nil }
 func newPeerChecker(o Options) peerChecker {
 	pc := peerChecker{uid: os.Geteuid(), self: os.Getpid(), descendants: o.DescendantsOnly}
 	if !o.noPeerPidfd {
-		pc.pidfd = peercred.PidfdSupported()
+		pc.pidfd = peerPidfdSupported()
 	}
 	return pc
 }
+
+// peerPidfdSupported reports whether getsockopt(SO_PEERPIDFD) works, asking
+// it on a socket pair the first time. The agent has the same probe
+// (internal/peercred); this package stands alone, importing nothing of the
+// module, so it asks for itself.
+var peerPidfdSupported = sync.OnceValue(func() bool {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fds[0])
+	defer unix.Close(fds[1])
+	pfd, err := unix.GetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PEERPIDFD)
+	if err != nil {
+		return false
+	}
+	unix.Close(pfd)
+	return true
+})
 
 // check returns the peer of c, or a *FrameError with CodePermissionDenied
 // saying why it is refused.

@@ -1,6 +1,13 @@
 // Package signame converts between signal names and numbers the way users
 // write them: "SIGTERM", "TERM", "term", "15", and real-time signals
 // "SIGRTMIN+3".
+//
+// The names themselves are golang.org/x/sys/unix's ([unix.SignalNum],
+// [unix.SignalName]): this package keeps only what unix lacks and users
+// type — the SIG prefix left out and any case, the aliases IOT, CLD and
+// (Linux) POLL, plain numbers, and the real-time signals, which unix does
+// not name at all. Real-time names follow glibc's numbering (SIGRTMIN is
+// 34: glibc reserves 32 and 33), as kill(1) and systemd show them.
 package signame
 
 import (
@@ -8,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // sigRTMin and sigRTMax are the real-time signal bounds seen by programs
@@ -17,31 +26,9 @@ const (
 	sigRTMax = 64
 )
 
-var names = map[string]syscall.Signal{
-	"HUP": syscall.SIGHUP, "INT": syscall.SIGINT, "QUIT": syscall.SIGQUIT, "ILL": syscall.SIGILL,
-	"TRAP": syscall.SIGTRAP, "ABRT": syscall.SIGABRT, "IOT": syscall.SIGIOT, "BUS": syscall.SIGBUS,
-	"FPE": syscall.SIGFPE, "KILL": syscall.SIGKILL, "USR1": syscall.SIGUSR1, "SEGV": syscall.SIGSEGV,
-	"USR2": syscall.SIGUSR2, "PIPE": syscall.SIGPIPE, "ALRM": syscall.SIGALRM, "TERM": syscall.SIGTERM,
-	"CHLD": syscall.SIGCHLD, "CLD": syscall.SIGCHLD, "CONT": syscall.SIGCONT,
-	"STOP": syscall.SIGSTOP, "TSTP": syscall.SIGTSTP, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU,
-	"URG": syscall.SIGURG, "XCPU": syscall.SIGXCPU, "XFSZ": syscall.SIGXFSZ, "VTALRM": syscall.SIGVTALRM,
-	"PROF": syscall.SIGPROF, "WINCH": syscall.SIGWINCH, "IO": syscall.SIGIO, "SYS": syscall.SIGSYS,
-}
-
-// canonical holds the preferred name of each numbered signal.
-var canonical = map[syscall.Signal]string{}
-
-func init() {
-	for n, s := range linuxNames {
-		names[n] = s
-	}
-	for n, s := range names {
-		if n == "IOT" || n == "CLD" || n == "POLL" {
-			continue
-		}
-		canonical[s] = "SIG" + n
-	}
-}
+// aliases are the second names of signals, accepted but never shown: unix
+// knows each signal by its preferred name only.
+var aliases = map[string]syscall.Signal{"IOT": syscall.SIGIOT, "CLD": syscall.SIGCHLD}
 
 // Parse returns the signal a user named. It accepts a name with or without
 // the SIG prefix in any case, SIGRTMIN+n / SIGRTMAX-n, and a number 1..64.
@@ -54,7 +41,10 @@ func Parse(s string) (syscall.Signal, error) {
 		return syscall.Signal(n), nil
 	}
 	t = strings.TrimPrefix(t, "SIG")
-	if sig, ok := names[t]; ok {
+	if sig := unix.SignalNum("SIG" + t); sig != 0 {
+		return sig, nil
+	}
+	if sig, ok := aliases[t]; ok {
 		return sig, nil
 	}
 	for _, rt := range []struct {
@@ -85,7 +75,7 @@ func Parse(s string) (syscall.Signal, error) {
 // Name returns the conventional name of sig, such as "SIGTERM" or
 // "SIGRTMIN+2"; an unknown number is returned as its decimal string.
 func Name(sig syscall.Signal) string {
-	if n, ok := canonical[sig]; ok {
+	if n := unix.SignalName(sig); n != "" {
 		return n
 	}
 	switch {

@@ -8,7 +8,7 @@ import (
 func TestParse(t *testing.T) {
 	for in, want := range map[string]syscall.Signal{
 		"TERM": syscall.SIGTERM, "sigkill": syscall.SIGKILL, "SIGHUP": syscall.SIGHUP, "9": syscall.SIGKILL,
-		" int ": syscall.SIGINT, "SIGRTMIN": 34, "RTMIN+3": 37, "SIGRTMAX-1": 63, "SIGRTMAX": 64, "cld": syscall.SIGCHLD,
+		" int ": syscall.SIGINT, "SIGRTMIN": 34, "RTMIN+3": 37, "SIGRTMAX-1": 63, "SIGRTMAX": 64, "cld": syscall.SIGCHLD, "iot": syscall.SIGABRT,
 	} {
 		got, err := Parse(in)
 		if err != nil || got != want {

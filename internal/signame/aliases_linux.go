@@ -1,0 +1,6 @@
+package signame
+
+import "syscall"
+
+// SIGPOLL is Linux's second name for SIGIO.
+func init() { aliases["POLL"] = syscall.SIGPOLL }

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package signame
-
-import "syscall"
-
-var linuxNames = map[string]syscall.Signal{}

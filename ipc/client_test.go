@@ -375,3 +375,21 @@ func TestCloseDuringRequest(t *testing.T) {
 		t.Errorf("second Close() = %v", err)
 	}
 }
+
+// TestGraceMS: a grace goes on the wire in whole milliseconds, a fraction
+// rounded up so that a grace asked for is kept (orphanctl's --grace relies
+// on it); nil means the agent's default.
+func TestGraceMS(t *testing.T) {
+	if ms, err := graceMS(nil); ms != nil || err != nil {
+		t.Errorf("nil grace = %v, %v; want nil (the agent's default)", ms, err)
+	}
+	for in, want := range map[time.Duration]int64{0: 0, time.Microsecond: 1, 1500 * time.Microsecond: 2, 2 * time.Second: 2000} {
+		if ms, err := graceMS(&in); err != nil || ms == nil || *ms != want {
+			t.Errorf("grace %v = %v ms, %v; want %d", in, ms, err, want)
+		}
+	}
+	neg := -time.Second
+	if _, err := graceMS(&neg); err == nil {
+		t.Error("a negative grace was accepted")
+	}
+}

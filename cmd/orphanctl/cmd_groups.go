@@ -24,12 +24,12 @@ func (k *killFlags) define(fs *flag.FlagSet) {
 
 // printGroupResult prints a new group: its id alone in text (for
 // `g=$(orphanctl register)`), the whole response with --json.
-func (c *cli) printGroupResult(resp *ipc.Response) {
+func (c *cli) printGroupResult(g *ipc.Group) {
 	if c.json {
-		c.printResponse(resp)
+		c.printResponse(&ipc.Response{OK: true, Group: g})
 		return
 	}
-	c.printf("%s\n", resp.Group.ID)
+	c.printf("%s\n", g.ID)
 }
 
 var registerCmd = &command{
@@ -62,18 +62,15 @@ Examples:
 		if pid == 0 {
 			pid = pidFlag(os.Getppid())
 		}
-		grace, err := graceMS(k.grace)
-		if err != nil {
+		return c.with(ctx, func(cl *ipc.Client) error {
+			g, err := cl.Register(ctx, ipc.RegisterOptions{
+				Pid: int(pid), Name: k.name, Grace: k.grace.duration(), Signal: k.signal, Parent: parent,
+			})
+			if err == nil {
+				c.printGroupResult(g)
+			}
 			return err
-		}
-		resp, err := c.request(ctx, ipc.Request{
-			Op: ipc.OpRegister, Pid: int(pid), Name: k.name, GraceMS: grace, Signal: k.signal, Parent: parent,
 		})
-		if err != nil {
-			return err
-		}
-		c.printGroupResult(resp)
-		return nil
 	},
 }
 
@@ -111,18 +108,15 @@ Examples:
 		if len(targets) == 0 {
 			return usagef("--kill P[,P...] is required")
 		}
-		grace, err := graceMS(k.grace)
-		if err != nil {
+		return c.with(ctx, func(cl *ipc.Client) error {
+			g, err := cl.Watch(ctx, ipc.WatchOptions{
+				Pid: int(pid), Kill: targets, Name: k.name, Grace: k.grace.duration(), Signal: k.signal,
+			})
+			if err == nil {
+				c.printGroupResult(g)
+			}
 			return err
-		}
-		resp, err := c.request(ctx, ipc.Request{
-			Op: ipc.OpWatch, Pid: int(pid), Kill: targets, Name: k.name, GraceMS: grace, Signal: k.signal,
 		})
-		if err != nil {
-			return err
-		}
-		c.printGroupResult(resp)
-		return nil
 	},
 }
 
@@ -146,7 +140,9 @@ Example:
 		if err != nil {
 			return usagef("%v", err)
 		}
-		return c.simple(ctx, ipc.Request{Op: ipc.OpAttach, Group: args[0], Pid: pid})
+		return c.with(ctx, func(cl *ipc.Client) error {
+			return c.done(cl.Attach(ctx, args[0], pid))
+		})
 	},
 }
 
@@ -170,24 +166,18 @@ Examples:
 		if err != nil {
 			return err
 		}
-		ms, err := graceMS(grace)
-		if err != nil {
-			return err
-		}
-		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpKill, Group: args[0], GraceMS: ms})
-		if err != nil {
-			return err
-		}
-		if c.json {
-			c.printResponse(resp)
+		return c.with(ctx, func(cl *ipc.Client) error {
+			n, err := cl.Kill(ctx, args[0], grace.duration())
+			switch {
+			case err != nil:
+				return err
+			case c.json:
+				c.printResponse(&ipc.Response{OK: true, Killed: &n})
+			default:
+				c.printf("group %s: %d %s killed\n", args[0], n, plural(n, "process", "processes"))
+			}
 			return nil
-		}
-		n := 0
-		if resp.Killed != nil {
-			n = *resp.Killed
-		}
-		c.printf("group %s: %d %s killed\n", args[0], n, plural(n, "process", "processes"))
-		return nil
+		})
 	},
 }
 
@@ -207,31 +197,19 @@ Example:
 		if err != nil {
 			return err
 		}
-		return c.simple(ctx, ipc.Request{Op: ipc.OpRelease, Group: args[0]})
+		return c.with(ctx, func(cl *ipc.Client) error {
+			return c.done(cl.Release(ctx, args[0]))
+		})
 	},
 }
 
-// simple sends a request whose success has nothing to say: silence in
-// text, the response with --json.
-func (c *cli) simple(ctx context.Context, req ipc.Request) error {
-	resp, err := c.request(ctx, req)
-	if err != nil {
-		return err
+// done reports the end of a request whose success has nothing to say:
+// silence in text, the ok response with --json.
+func (c *cli) done(err error) error {
+	if err == nil && c.json {
+		c.printResponse(&ipc.Response{OK: true})
 	}
-	if c.json {
-		c.printResponse(resp)
-	}
-	return nil
-}
-
-// graceMS converts an optional grace to the protocol's milliseconds,
-// rounding a fraction of a millisecond up.
-func graceMS(g graceFlag) (*int64, error) {
-	if !g.set {
-		return nil, nil
-	}
-	ms := (g.d.Nanoseconds() + 999_999) / 1_000_000
-	return &ms, nil
+	return err
 }
 
 func plural(n int, one, many string) string {

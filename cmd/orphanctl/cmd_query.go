@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/orphand/orphand/ipc"
@@ -28,23 +27,24 @@ Examples:
 		if err != nil {
 			return err
 		}
-		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpList})
-		if err != nil {
-			return err
-		}
-		switch {
-		case c.json:
-			c.printResponse(resp)
-		case *quiet:
-			for _, g := range resp.Groups {
-				if g.State == ipc.StateActive {
-					c.printf("%s\n", g.ID)
+		return c.with(ctx, func(cl *ipc.Client) error {
+			groups, err := cl.List(ctx)
+			switch {
+			case err != nil:
+				return err
+			case c.json:
+				c.printResponse(&ipc.Response{OK: true, Groups: groups})
+			case *quiet:
+				for _, g := range groups {
+					if g.State == ipc.StateActive {
+						c.printf("%s\n", g.ID)
+					}
 				}
+			default:
+				writeGroupTable(c.stdout, groups, time.Now())
 			}
-		default:
-			writeGroupTable(c.stdout, resp.Groups, time.Now())
-		}
-		return nil
+			return nil
+		})
 	},
 }
 
@@ -64,19 +64,18 @@ Example:
 		if err != nil {
 			return err
 		}
-		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})
-		if err != nil {
-			return err
-		}
-		if c.json {
-			c.printResponse(resp)
+		return c.with(ctx, func(cl *ipc.Client) error {
+			g, members, err := cl.Show(ctx, args[0])
+			switch {
+			case err != nil:
+				return err
+			case c.json:
+				c.printResponse(&ipc.Response{OK: true, Group: g, Members: members})
+			default:
+				writeGroupDetails(c.stdout, g, members, time.Now())
+			}
 			return nil
-		}
-		if resp.Group == nil {
-			return errors.New("the agent's answer has no group")
-		}
-		writeGroupDetails(c.stdout, resp.Group, resp.Members, time.Now())
-		return nil
+		})
 	},
 }
 
@@ -97,19 +96,18 @@ Example:
 		if err != nil {
 			return err
 		}
-		resp, err := c.request(ctx, ipc.Request{Op: ipc.OpStatus})
-		if err != nil {
-			return err
-		}
-		if c.json {
-			c.printResponse(resp)
+		return c.with(ctx, func(cl *ipc.Client) error {
+			st, err := cl.Status(ctx)
+			switch {
+			case err != nil:
+				return err
+			case c.json:
+				c.printResponse(&ipc.Response{OK: true, Status: st})
+			default:
+				writeStatus(c.stdout, st, c.socketShown())
+			}
 			return nil
-		}
-		if resp.Status == nil {
-			return errors.New("the agent's answer has no status")
-		}
-		writeStatus(c.stdout, resp.Status, c.socketShown())
-		return nil
+		})
 	},
 }
 
@@ -161,14 +159,14 @@ Examples:
 	},
 }
 
-// request dials, sends one request and closes.
-func (c *cli) request(ctx context.Context, req ipc.Request) (*ipc.Response, error) {
+// with dials, calls fn with the client and closes it.
+func (c *cli) with(ctx context.Context, fn func(*ipc.Client) error) error {
 	cl, err := c.dial(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() { _ = cl.Close() }()
-	return cl.Do(ctx, req)
+	return fn(cl)
 }
 
 func (c *cli) socketShown() string {

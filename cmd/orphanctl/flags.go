@@ -54,6 +54,15 @@ func (g *graceFlag) String() string {
 	return g.d.String()
 }
 
+// duration is the grace to ask for: nil when unset (the default applies).
+func (g graceFlag) duration() *time.Duration {
+	if !g.set {
+		return nil
+	}
+	d := g.d
+	return &d
+}
+
 func (g *graceFlag) Set(s string) error {
 	d, err := parseDuration(s)
 	if err != nil {

@@ -67,18 +67,18 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestGraceMS(t *testing.T) {
+func TestGraceFlag(t *testing.T) {
 	var g graceFlag
-	if ms, _ := graceMS(g); ms != nil {
-		t.Errorf("unset grace = %d, want nil (the agent's default)", *ms)
+	if d := g.duration(); d != nil {
+		t.Errorf("unset grace = %v, want nil (the agent's default)", *d)
 	}
-	for in, want := range map[string]int64{"0": 0, "1us": 1, "1.5ms": 2, "2s": 2000} {
+	for in, want := range map[string]time.Duration{"0": 0, "1us": time.Microsecond, "1.5ms": 1500 * time.Microsecond, "2s": 2 * time.Second} {
 		g = graceFlag{}
 		if err := g.Set(in); err != nil {
 			t.Fatal(err)
 		}
-		if ms, _ := graceMS(g); ms == nil || *ms != want {
-			t.Errorf("grace %s = %v ms, want %d", in, ms, want)
+		if d := g.duration(); d == nil || *d != want {
+			t.Errorf("grace %s = %v, want %v", in, d, want)
 		}
 	}
 }

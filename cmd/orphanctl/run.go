@@ -122,20 +122,15 @@ func (c *cli) protect(ctx context.Context, o runOptions) ([]string, *ipc.Client,
 		}
 		return nil, nil, &exitError{code: exitRunFailed, err: err}
 	}
-	grace, err := graceMS(o.kill.grace)
-	if err != nil {
-		_ = cl.Close()
-		return nil, nil, &exitError{code: exitRunFailed, err: err}
-	}
-	resp, err := cl.Do(ctx, ipc.Request{
-		Op: ipc.OpRegister, Name: o.kill.name, GraceMS: grace, Signal: o.kill.signal,
+	g, err := cl.Register(ctx, ipc.RegisterOptions{
+		Name: o.kill.name, Grace: o.kill.grace.duration(), Signal: o.kill.signal,
 		On: string(o.on), Parent: o.parent,
 	})
 	if err != nil {
 		_ = cl.Close()
 		return nil, nil, &exitError{code: exitRunFailed, err: fmt.Errorf("cannot register with orphand: %w", err)}
 	}
-	env = withEnv(env, groupEnv, resp.Group.ID)
+	env = withEnv(env, groupEnv, g.ID)
 	if o.on != ipc.OnDisconnect {
 		_ = cl.Close()
 		return env, nil, nil

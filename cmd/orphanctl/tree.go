@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,23 +37,22 @@ func runTree(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.request(ctx, ipc.Request{Op: ipc.OpShow, Group: args[0]})
-	if err != nil {
-		return err
-	}
-	if resp.Group == nil {
-		return errors.New("the agent's answer has no group")
-	}
-	procs := readProcs(resp.Members)
-	if c.json {
-		c.printJSON(struct {
-			Group     *ipc.Group `json:"group"`
-			Processes []proc     `json:"processes"`
-		}{resp.Group, procs})
+	return c.with(ctx, func(cl *ipc.Client) error {
+		g, members, err := cl.Show(ctx, args[0])
+		if err != nil {
+			return err
+		}
+		procs := readProcs(members)
+		if c.json {
+			c.printJSON(struct {
+				Group     *ipc.Group `json:"group"`
+				Processes []proc     `json:"processes"`
+			}{g, procs})
+			return nil
+		}
+		writeTree(c.stdout, g, procs)
 		return nil
-	}
-	writeTree(c.stdout, resp.Group, procs)
-	return nil
+	})
 }
 
 // proc is one member as drawn.

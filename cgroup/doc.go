@@ -27,6 +27,8 @@
 //     cgroup.events, watched with inotify armed before the kill. It never
 //     reaps: an empty group may still leave zombies to their parents.
 //   - parsers that take an io.Reader and are fuzzed: [FindMount]
-//     (mountinfo), [ParseProcCgroup] (/proc/<pid>/cgroup) and
-//     [ParseEvents] (cgroup.events).
+//     (mountinfo; its lines parsed by github.com/moby/sys/mountinfo, as in
+//     runc and containerd), [ParseProcCgroup] (/proc/<pid>/cgroup, read
+//     for the whole module by [ProcessCgroup]) and [ParseEvents]
+//     (cgroup.events).
 package cgroup

@@ -1,7 +1,6 @@
 package proctree
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/orphand/orphand/internal/testutil"
 )
 
@@ -136,24 +136,14 @@ func killCgroup(dir string) error {
 
 // cgroup2Mount finds the cgroup v2 mount point in /proc/self/mountinfo.
 func cgroup2Mount() (string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.GetMounts(mountinfo.FSTypeFilter("cgroup2"))
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ... mount-point ... - fstype source options
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		pf, qf := strings.Fields(pre), strings.Fields(post)
-		if len(pf) >= 5 && len(qf) >= 1 && qf[0] == "cgroup2" {
-			return pf[4], nil
-		}
+	if len(mounts) == 0 {
+		return "", errors.New("no cgroup2 in /proc/self/mountinfo")
 	}
-	return "", errors.New("no cgroup2 in /proc/self/mountinfo")
+	return mounts[0].Mountpoint, nil
 }
 
 // cgroupProcs returns the pids listed in dir's cgroup.procs.

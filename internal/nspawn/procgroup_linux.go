@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,9 +38,9 @@ func hostCgroups() (v2, v1 string, err error) {
 		return "", "", err
 	}
 	defer f.Close()
-	mounts, err := parseMountinfo(f)
+	mounts, err := mountinfo.GetMountsFromReader(f, nil)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("read /proc/self/mountinfo: %w", err)
 	}
 	v2, v1 = cgroupMounts(mounts)
 	if v2 == "" {

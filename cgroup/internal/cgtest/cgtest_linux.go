@@ -1,7 +1,6 @@
 package cgtest
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,29 +9,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moby/sys/mountinfo"
 	"go.uber.org/goleak"
 )
 
-// Mount returns the cgroup2 mount point from /proc/self/mountinfo, or "".
+// Mount returns the cgroup2 mount point that shows the whole hierarchy,
+// from /proc/self/mountinfo, or "".
 func Mount() string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
+	mounts, err := mountinfo.GetMounts(func(m *mountinfo.Info) (skip, stop bool) {
+		return m.FSType != "cgroup2" || m.Root != "/", false
+	})
+	if err != nil || len(mounts) == 0 {
 		return ""
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fl := strings.Fields(sc.Text())
-		for i := 6; i+1 < len(fl); i++ {
-			if fl[i] == "-" {
-				if fl[i+1] == "cgroup2" && fl[3] == "/" {
-					return fl[4]
-				}
-				break
-			}
-		}
-	}
-	return ""
+	return mounts[0].Mountpoint
 }
 
 // RandHex returns n random bytes in hex.

@@ -67,12 +67,17 @@ ldflags="-s -w -X github.com/orphand/orphand/internal/version.Version=$version"
 CGO_ENABLED=0 GOOS=linux GOARCH=$goarch $GO build -trimpath -buildvcs=false \
 	-ldflags "$ldflags" -o "$build/" ./cmd/orphand ./cmd/orphanctl
 
-# Bash completion, from the client itself (a host build when cross-building).
+# Shell completions (bash, zsh, fish), from the client itself (a host build
+# when cross-building).
 if [ "$goarch" = "$($GO env GOHOSTARCH)" ]; then
-	"$build/orphanctl" completion bash >"$build/orphanctl.bash"
+	orphanctl="$build/orphanctl"
 else
-	CGO_ENABLED=0 $GO run -trimpath ./cmd/orphanctl completion bash >"$build/orphanctl.bash"
+	CGO_ENABLED=0 $GO build -trimpath -buildvcs=false -o "$build/host-orphanctl" ./cmd/orphanctl
+	orphanctl="$build/host-orphanctl"
 fi
+for shell in bash zsh fish; do
+	"$orphanctl" completion "$shell" >"$build/orphanctl.$shell"
+done
 
 # Manual pages, dated by the commit; gzip -n: no name or time inside.
 for page in orphand.8 orphanctl.1; do

@@ -23,7 +23,8 @@ gobin golangci-lint "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOL
 #   systemd-container mmdebstrap -- a real systemd host for e2e tests (nspawn)
 #   rpm lintian                -- package checks
 #   util-linux procps perl python3 -- setpriv, unshare, ps, the Perl and Python examples
-PKGS="tini dumb-init catatonit systemd-container mmdebstrap rpm lintian util-linux procps perl python3 hyperfine"
+#   zsh fish                   -- orphanctl's completion scripts load in their shells
+PKGS="tini dumb-init catatonit systemd-container mmdebstrap rpm lintian util-linux procps perl python3 hyperfine zsh fish"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

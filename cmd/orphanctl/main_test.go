@@ -2,17 +2,14 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"io"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orphand/orphand/internal/testutil"
 	"github.com/orphand/orphand/ipc"
 )
 
@@ -115,7 +112,7 @@ func TestUsageErrors(t *testing.T) {
 		{"watch", "--kill", "2"},
 		{"register", "--pid", "zero"},
 		{"show", "--grace", "1s", "g"},
-		{"completion", "zsh"},
+		{"completion", "tcsh"},
 	} {
 		_, stderr, code := runCLI(t, args...)
 		if code != exitUsage {
@@ -212,23 +209,5 @@ func TestRunWithoutAgent(t *testing.T) {
 	_, _, code = runCLI(t, "--socket", sock, "run", "--on", "never", "--", "true")
 	if code != exitRunFailed {
 		t.Errorf("run --on never: exit %d, want %d", code, exitRunFailed)
-	}
-}
-
-func TestCompletionScriptIsValidBash(t *testing.T) {
-	bash := testutil.RequireCommand(t, "bash")
-	stdout, _, code := runCLI(t, "completion", "bash")
-	if code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-	for _, want := range []string{"complete -F _orphanctl orphanctl", "--allow-unprotected", "kill) flags=", "ls -q"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("completion script lacks %q", want)
-		}
-	}
-	cmd := exec.CommandContext(context.Background(), bash, "-n")
-	cmd.Stdin = strings.NewReader(stdout)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("bash -n: %v\n%s", err, out)
 	}
 }

@@ -26,9 +26,11 @@ var (
 		"/usr/share/bash-completion/completions/orphanctl",
 		"/usr/share/doc/orphand/changelog.gz",
 		"/usr/share/doc/orphand/copyright",
+		"/usr/share/fish/vendor_completions.d/orphanctl.fish",
 		"/usr/share/lintian/overrides/orphand",
 		"/usr/share/man/man1/orphanctl.1.gz",
 		"/usr/share/man/man8/orphand.8.gz",
+		"/usr/share/zsh/vendor-completions/_orphanctl",
 	}
 	rpmFiles = []string{
 		"/etc/orphand/orphand.toml",
@@ -37,10 +39,12 @@ var (
 		"/usr/lib/systemd/system/orphand.socket",
 		"/usr/sbin/orphand",
 		"/usr/share/bash-completion/completions/orphanctl",
+		"/usr/share/fish/vendor_completions.d/orphanctl.fish",
 		"/usr/share/licenses/orphand/LICENSE",
 		"/usr/share/licenses/orphand/copyright",
 		"/usr/share/man/man1/orphanctl.1.gz",
 		"/usr/share/man/man8/orphand.8.gz",
+		"/usr/share/zsh/site-functions/_orphanctl",
 	}
 	executables = []string{"/usr/bin/orphanctl", "/usr/sbin/orphand"}
 )
@@ -157,6 +161,35 @@ func checkTree(t *testing.T, root, version string) {
 	}
 	if !strings.Contains(string(comp), "complete -F _orphanctl orphanctl") {
 		t.Errorf("the bash completion does not register itself for orphanctl:\n%s", comp)
+	}
+	checkShellCompletions(t, root)
+}
+
+// checkShellCompletions: the zsh completion (in Debian's or Fedora's
+// vendor directory, whichever the package uses) and the fish one are
+// orphanctl's and parse in their shells.
+func checkShellCompletions(t *testing.T, root string) {
+	t.Helper()
+	zsh := ""
+	for _, p := range []string{"usr/share/zsh/vendor-completions/_orphanctl", "usr/share/zsh/site-functions/_orphanctl"} {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			zsh = filepath.Join(root, p)
+		}
+	}
+	fish := filepath.Join(root, "usr/share/fish/vendor_completions.d/orphanctl.fish")
+	for _, c := range []struct{ shell, file, first, check string }{
+		{"zsh", zsh, "#compdef orphanctl", "-n"},
+		{"fish", fish, "# fish completion for orphanctl", "--no-execute"},
+	} {
+		b, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Errorf("%s completion: %v", c.shell, err)
+			continue
+		}
+		if !strings.HasPrefix(string(b), c.first) {
+			t.Errorf("the %s completion does not start with %q:\n%s", c.shell, c.first, b)
+		}
+		mustRun(t, testutil.RequireCommand(t, c.shell), c.check, c.file)
 	}
 }
 

@@ -28,7 +28,10 @@
 //     comm), [ReadStatus] and [ParseStatus] (the Uid:, Gid:, CapPrm: and
 //     NSpid: lines of /proc/<pid>/status), [PidNamespace], and
 //     [BootTicks], the clock of start times. [Identity.Same] is the one
-//     comparison of two identities.
+//     comparison of two identities. These are a few lines each, fuzzed,
+//     and read only the fields orphand uses: prometheus/procfs reads the
+//     same files but brings its own file-system abstraction and
+//     dependencies, and knows nothing of reading through a verified pidfd.
 //
 // # Reaping next to os/exec
 //

@@ -37,7 +37,10 @@
 //     group is walked again, and a double fork completed meanwhile is
 //     lost. To catch up with forks (before listing or killing), the
 //     backend sends the kernel a marker and waits for its answer, which
-//     is queued behind every event already queued.
+//     is queued behind every event already queued. The socket and the
+//     messages (fixed-size structs of linux/cn_proc.h) are handled here
+//     with golang.org/x/sys/unix: a netlink library (mdlayher/netlink)
+//     would add modules for one bind, one subscription and one read loop.
 //   - Otherwise, the fallback: a group is walked again when one of its
 //     processes exits (one [proctree.Watcher] for all) and periodically,
 //     every [Config.RescanInterval] (default [DefaultRescanInterval])

@@ -89,7 +89,7 @@ func TestKillFairness(t *testing.T) {
 	var stubborn []*proc
 	for range 8 {
 		s := startAs(t, attacker, "sh", "-c", `trap "" TERM; exec sleep 1000`) // SIG_IGN survives exec
-		s.waitComm(t, "sleep")                                                   // else SIGTERM may beat the trap
+		s.waitComm(t, "sleep")                                                 // else SIGTERM may beat the trap
 		stubborn = append(stubborn, s)
 		u.ok(ipc.Request{Op: ipc.OpWatch, Pid: watched.Pid(), Kill: []int{s.Pid()}, GraceMS: &hour})
 	}

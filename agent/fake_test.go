@@ -44,6 +44,13 @@ func newFakeBackend(t testing.TB) *fakeBackend {
 	return b
 }
 
+// The fake keeps the backend contract (cgroup/backend.go), without its
+// optional parts.
+var (
+	_ cgroup.Backend = (*fakeBackend)(nil)
+	_ cgroup.Group   = (*fakeGroup)(nil)
+)
+
 func (b *fakeBackend) Name() string { return "fake" }
 func (b *fakeBackend) Features() cgroup.Features {
 	return cgroup.Features{Backend: "fake", Layout: "none", Kill: true}

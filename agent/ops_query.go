@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/internal/version"
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/policy"
@@ -16,7 +17,7 @@ func (a *Agent) opHello(_ context.Context, _ *conn, _ ipc.Request, resp *ipc.Res
 	resp.Agent = version.String()
 	resp.Backend = a.backend.Name()
 	resp.Features = a.features
-	if t, ok := a.backend.(tracker); ok {
+	if t, ok := a.backend.(cgroup.Tracker); ok {
 		resp.Limitations = t.Limitations()
 	}
 	return nil
@@ -103,7 +104,7 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	if b, err := json.Marshal(a.backend.Features()); err == nil {
 		_ = json.Unmarshal(b, &st.Cgroup)
 	}
-	if t, ok := a.backend.(tracker); ok && st.Cgroup != nil {
+	if t, ok := a.backend.(cgroup.Tracker); ok && st.Cgroup != nil {
 		st.Cgroup["tracking"], st.Cgroup["limitations"] = t.Tracking(), t.Limitations()
 	}
 	a.mu.Lock()

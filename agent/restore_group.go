@@ -58,7 +58,7 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 	}
 	if g.Kind == ipc.KindSubtree {
 		cg, err := a.loadGroup(ctx, g.Ref)
-		if rc, ok := a.backend.(recreator); ok && isGone(err) {
+		if rc, ok := a.backend.(cgroup.Recreator); ok && isGone(err) {
 			cg, err = r.recreate(ctx, rc, g)
 		}
 		switch {
@@ -165,18 +165,11 @@ func (a *Agent) completeMove(ctx context.Context, g *group) {
 	a.log.Info("completed the move of a registration cut short", "group", g.ID, "moved", len(pids))
 }
 
-// recreator is implemented by a backend whose groups do not outlive the
-// agent (the proc backend): a group is made again, with the same id,
-// around its spawner's pidfd.
-type recreator interface {
-	CreateWith(ctx context.Context, spec cgroup.Spec, ps ...*proctree.Process) (cgroup.Group, error)
-}
-
 // recreate makes g's group again around its spawner, found again, for a
 // backend that keeps nothing in the kernel. A spawner that exited while no
 // agent ran leaves nothing to find (what it started has been reparented):
 // the group then counts as gone.
-func (r *restoring) recreate(ctx context.Context, rc recreator, g *group) (cgroup.Group, error) {
+func (r *restoring) recreate(ctx context.Context, rc cgroup.Recreator, g *group) (cgroup.Group, error) {
 	a := r.a
 	p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
 	r.st.spawner(how)

@@ -104,29 +104,14 @@ func children(pid int) []int {
 	return c
 }
 
-// Where a process is. With a cgroup backend it is the process's cgroup
-// path; a group's cgroup holds it, and nested groups are subdirectories.
-// The proc backend has no cgroups: it says instead which of its groups
-// holds the process, as the path of their ids ("/outer/inner", "" when
-// none), and the registry keys its groups by that place. Everything that
-// nests a registration, or tells a member of another group from a
-// process to take, works on places.
-
-// placer is implemented by backends whose groups are not cgroups.
-type placer interface {
-	// PlaceOf returns pid's place as the backend knows it now.
-	PlaceOf(pid int) string
-	// Follow catches up with forks not followed yet that may have made
-	// pid a member (queued events; a walk from a tracked ancestor).
-	Follow(ctx context.Context, pid int)
-}
-
-// placed is implemented by such a backend's groups.
-type placed interface{ Place() string }
+// Where a process is: its cgroup path with a cgroup backend, else its
+// place as the backend says (cgroup.Placer). Everything that nests a
+// registration, or tells a member of another group from a process to
+// take, works on places.
 
 // placeOf returns where pid is now: its cgroup path, or its place.
 func (a *Agent) placeOf(pid int) (string, error) {
-	p, ok := a.backend.(placer)
+	p, ok := a.backend.(cgroup.Placer)
 	if !ok {
 		return cgroup.ProcessCgroup(pid)
 	}
@@ -140,7 +125,7 @@ func (a *Agent) placeOf(pid int) (string, error) {
 // attach target): a process forked inside a proc group moments ago is
 // seen there, not as a stranger.
 func (a *Agent) originOf(ctx context.Context, pid int) (string, error) {
-	if p, ok := a.backend.(placer); ok {
+	if p, ok := a.backend.(cgroup.Placer); ok {
 		p.Follow(ctx, pid)
 	}
 	return a.placeOf(pid)
@@ -148,7 +133,7 @@ func (a *Agent) originOf(ctx context.Context, pid int) (string, error) {
 
 // placeKey is g's key in byPath: its cgroup path, or its place.
 func placeKey(g *group) string {
-	if p, ok := g.cg.(placed); ok {
+	if p, ok := g.cg.(cgroup.Placed); ok {
 		return p.Place()
 	}
 	return g.Ref.Path

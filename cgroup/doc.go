@@ -2,11 +2,15 @@
 // them completely.
 //
 // Membership of a cgroup v2 is inherited at fork, so double forks and
-// setsid daemons stay inside their group. The [Backend] and [Group]
-// interfaces are implemented by the cgroupfs backend (directories under a
-// subtree the agent owns, package cgroup/cgroupfs) and the systemd backend
-// (transient scopes, package cgroup/systemd); package cgroup/auto picks
-// one.
+// setsid daemons stay inside their group. The contract between the agent
+// and a backend is one file, backend.go: the [Backend] and [Group]
+// interfaces with what each method guarantees, and the optional ones a
+// backend may add ([DirOpener], [Recreator], [Placer], [Placed],
+// [Tracker]). It is implemented by the cgroupfs backend (directories under
+// a subtree the agent owns, package cgroup/cgroupfs), the systemd backend
+// (transient scopes, package cgroup/systemd) and, without a writable
+// cgroup v2, the proc backend (package cgroup/proc); package cgroup/auto
+// picks one.
 //
 // This package holds what both share, on the kernel's cgroup v2 interface
 // (Documentation/admin-guide/cgroup-v2.rst):

@@ -49,7 +49,14 @@ type Stats struct {
 	Overflows uint64 `json:"overflows"` // times the kernel dropped proc connector events
 }
 
-var _ cgroup.Backend = (*Backend)(nil)
+// The contract (cgroup/backend.go): a backend that follows forks itself,
+// places processes by group, and re-creates its groups after a restart.
+var (
+	_ cgroup.Backend   = (*Backend)(nil)
+	_ cgroup.Recreator = (*Backend)(nil)
+	_ cgroup.Placer    = (*Backend)(nil)
+	_ cgroup.Tracker   = (*Backend)(nil)
+)
 
 // Open checks that pidfds work, probes the proc connector (unless
 // cfg.NoConnector), logs which way forks will be seen, and starts the one

@@ -87,9 +87,10 @@
 // [Backend.Groups] know only the groups of the running instance. After an
 // agent restart, the agent re-creates a group from its own record: it
 // re-opens the spawner by identity ([proctree.OpenIdentity], or a pidfd
-// kept in systemd's fd store) and calls Create with the same id and the
-// spawner's pid; the spawner's descendants are walked again. Those
-// reparented while the agent was down are not found.
+// kept in systemd's fd store) and calls [Backend.CreateWith]
+// ([cgroup.Recreator]) with the same id and the spawner's pidfd; the
+// spawner's descendants are walked again. Those reparented while the agent
+// was down are not found.
 //
 // # Costs
 //

@@ -23,7 +23,10 @@ type Group struct {
 	removed  bool
 }
 
-var _ cgroup.Group = (*Group)(nil)
+var (
+	_ cgroup.Group  = (*Group)(nil)
+	_ cgroup.Placed = (*Group)(nil)
+)
 
 // ID is the agent's group id.
 func (g *Group) ID() string { return g.id }

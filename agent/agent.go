@@ -20,12 +20,17 @@ import (
 // Agent serves the orphand protocol. Create it with [New] and start it with
 // [Agent.Run], once.
 //
-// Locking: mu guards the registry (groups, byPath, ended, unrecorded), the
-// connection and subscriber sets, the stopping flag, the queue of records
-// to write (dirty) and every group's mutable fields.
-// mu is a leaf lock: while it is held the agent never blocks (no I/O, no
-// other lock, no call into the watcher, only non-blocking channel sends to
-// subscribers). Functions that need it held end in "Locked".
+// Locking: mu guards the registry (groups, byPath, ended, lingering,
+// unrecorded, the live counts), the connection and subscriber sets, the
+// stopping flag, the queue of records to write (dirty) and every group's
+// mutable fields. Functions that need it held end in "Locked".
+//
+// Lock order: persistMu, then mu, then the work queue's own lock (a kill
+// is pushed onto it with mu held). While mu is held the agent does no I/O,
+// takes no other lock but the work queue's, makes no call into the watcher
+// (whose callback takes mu) and sends on channels only without blocking. The other locks — a
+// connection's write lock, its read deadline's, the log rate limiter's,
+// the Durable's — are never taken with mu held, nor mu with them.
 type Agent struct {
 	cfg      Config
 	backend  cgroup.Backend
@@ -43,13 +48,13 @@ type Agent struct {
 
 	durable     *Durable      // records and fd store; nil: nothing survives a restart
 	persistKick chan struct{} // wakes persistLoop (capacity 1)
-	persistMu   sync.Mutex    // held while records are written; taken before mu, never under it
+	persistMu   sync.Mutex    // held while records are written; taken before mu, never under it (lock order above)
 
 	limitLog ratelog.Limiter // rate-limits the log lines of refused callers (its own lock)
 
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
-	byPath     map[string]*group  // subtree groups not ended, by cgroup path
+	byPath     map[string]*group  // subtree groups not ended, by place (cgroup path, or a cgroup.Placer's)
 	ended      []*group           // dead and released groups, oldest first
 	lingering  map[*group]linger  // ended groups whose cgroup is still to be removed
 	live       liveCounts         // for the quotas
@@ -114,7 +119,7 @@ func (a *Agent) featureList() []string {
 	if bf.Freeze {
 		f = append(f, "cgroup.freeze")
 	}
-	if t, ok := a.backend.(tracker); ok {
+	if t, ok := a.backend.(cgroup.Tracker); ok {
 		f = append(f, t.Tracking()) // the proc backend: how forks are followed
 	}
 	if a.cfg.Subreaper {
@@ -311,11 +316,4 @@ func (a *Agent) Ping() error {
 		return errors.New("agent: stopping")
 	}
 	return nil
-}
-
-// tracker is implemented by a backend that follows forks itself (the proc
-// backend): hello and status show how, and status what it cannot promise.
-type tracker interface {
-	Tracking() string
-	Limitations() []string
 }

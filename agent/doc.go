@@ -94,10 +94,12 @@
 // A process already inside a group may register its own: the new group
 // nests in the group whose cgroup holds the spawner (or the one "parent"
 // names, which the caller must control). With cgroupfs it is a
-// subdirectory of the enclosing group; systemd scopes cannot nest, so it is
-// a sibling scope in the same slice. Either way, killing a group kills every
-// group nested in it (at any depth, the agent kills each), and a nested
-// group's own trigger kills only itself.
+// subdirectory of the enclosing group's cgroup; with systemd a cgroup
+// inside the enclosing group's scope (not a scope of its own); with the
+// proc backend a group whose members count in the enclosing group's.
+// Either way, killing a group kills every group nested in it (at any
+// depth, the agent kills each), and a nested group's own trigger kills
+// only itself.
 //
 // # Release
 //
@@ -107,8 +109,9 @@
 // stay in the group's cgroup (it is the only cgroup they have); the agent
 // removes that cgroup once it is empty (checking with a backoff of 1 s
 // doubling to 5 min, only while such groups exist), never before. A systemd
-// scope is collected by systemd once empty. A released group nested in a
-// cgroupfs group is still inside its parent's cgroup and dies with it.
+// scope is collected by systemd once empty. A released group nested in
+// another group's cgroup (cgroupfs, systemd) is still inside it and dies
+// with it.
 //
 // # Ended groups
 //
@@ -169,11 +172,69 @@
 //
 // # Locking
 //
-// Agent.mu guards the registry and every group's mutable fields; it is a
-// leaf lock (see [Agent]). Watcher registrations and cancellations, pidfd
-// closes and all I/O happen without it. Every state change goes through
-// one function, transitionLocked, which also publishes the event and
-// queues a copy of the group's [Record]; one goroutine (persistLoop) writes
-// the queue without the lock, and whoever must wait for the disk waits on
-// the queued write, never under the lock.
+// Agent.mu guards the registry and every group's mutable fields (see
+// [Agent] for the list and the lock order: the persist lock, then
+// Agent.mu, then the work queue's own lock, which a kill takes when it is
+// queued with Agent.mu held). Watcher registrations and cancellations,
+// pidfd closes and all I/O happen without it. Every state change goes
+// through one function, transitionLocked, which also publishes the event
+// and queues a copy of the group's [Record]; one goroutine (persistLoop)
+// writes the queue without the lock, and whoever must wait for the disk
+// waits on the queued write, never under the lock.
+//
+// # One package
+//
+// The agent stays one package under one lock. Its parts — the registry, the
+// request handlers, the kill driver, restore, the queue of records, the
+// subscribers — all work on the same group values under Agent.mu, and the
+// invariants that keep them right span the parts: a state changes only in
+// transitionLocked, which counts, publishes and queues the record in the
+// same critical section; a kill marks a group and everything nested in it
+// before any of their kills starts; restore enters groups as
+// transitionLocked would have. Packages for these parts would have to
+// export the group's fields and the lock, or put the registry behind an
+// API with a lock of its own — more lock-order edges and two copies of the
+// bookkeeping, for no reader's gain. What knows nothing of groups is apart
+// instead, in packages of its own: state and config, and the leaf
+// mechanisms under agent/internal. The cost is a package of some 7,000
+// lines; the map below is how a reader finds their way in it.
+//
+// # Files
+//
+// The path of a registration runs through the first eight (see
+// docs/ARCHITECTURE.md, which also tells the path of a kill).
+//
+//	conn.go                a connection: its peer, the read–handle–write loop, limits, writes
+//	request.go             a request line decoded, the route table, protocol errors
+//	ops_register.go        register: the spawner's tree collected, the group made, forks in flight caught, inserted
+//	target.go              the process a request names: opened, checked against the policy, located
+//	group.go               the group, its Record, a new group's settings and kill options
+//	registry.go            state changes (transitionLocked), lookup, nesting, counts and quotas
+//	persist.go             records written in batches; pidfds in systemd's fd store
+//	subscribe.go           event subscribers and publishing
+//
+//	agent.go               Agent, New, Run, shutdown, the accept loop; the lock order
+//	config.go              Config and ConnLimits, defaults and checks
+//	host.go                what New probes about the agent's own process
+//	ops_watch.go           watch, and attach (to either kind of group)
+//	ops_control.go         kill, release, subscribe
+//	ops_query.go           hello, list, show, status
+//	kill.go                triggers, the kill of a group and of what nests in it, watch targets' kill
+//	killqueue.go           a graced kill waits on a goroutine of its own, not on a worker
+//	sweep.go               ended groups forgotten, lingering cgroups removed
+//	watcher.go             the spawner watcher (proctree.Watcher)
+//	reaper.go              the child subreaper
+//	durable.go             Durable: the state directory and fd store an agent is given
+//	restore.go             taking over the previous agent's groups: records decoded, linked, entered
+//	restore_group.go       one group rebuilt: loaded, re-created, a cut-short registration completed
+//	restore_fates.go       each restored group's fate (watch, kill, resume), the fd store synced
+//	restore_unrecorded.go  groups under the backend's root that no record names
+//	reacquire.go           recorded processes found again: handed-back pidfds, identity
+//	filelimits_linux.go    totals lowered to fit RLIMIT_NOFILE
+//
+// Elsewhere: agent/state (the journal of records), agent/config (the TOML
+// file), and agent/internal/wire (request lines and read deadlines),
+// workqueue (the kill workers), ratelog (refusals logged once a minute),
+// crashpoint (test builds' crash points) and fdstoreprobe (the fd store's
+// size, asked of systemd).
 package agent

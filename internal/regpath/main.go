@@ -61,19 +61,19 @@ func run(out string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 
 	log := slog.New(slog.DiscardHandler)
 	backend, err := cgroupfs.Open(ctx, cgroupfs.Config{Root: rel})
 	if err != nil {
 		return err
 	}
-	defer backend.Close()
+	defer func() { _ = backend.Close() }()
 	durable, err := agent.NewDurable(agent.DurableConfig{Dir: filepath.Join(tmp, "state")})
 	if err != nil {
 		return err
 	}
-	defer durable.Close()
+	defer func() { _ = durable.Close() }()
 	ready := make(chan struct{})
 	cfg := agent.DefaultConfig()
 	cfg.OnReady = func() { close(ready) }
@@ -89,7 +89,12 @@ func run(out string) error {
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx, ln) }()
-	defer func() { stop(); <-done }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			fmt.Fprintln(os.Stderr, "regpath: the agent:", err)
+		}
+	}()
 	select {
 	case <-ready:
 	case err := <-done:

@@ -7,13 +7,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/orphand/orphand/agent/internal/fdstoreprobe"
 	"github.com/orphand/orphand/agent/state"
 	"github.com/orphand/orphand/internal/sdfdstore"
+	"github.com/orphand/orphand/proctree"
 )
 
 // Durable is what lets a restarted agent take over the groups of the agent
@@ -28,13 +28,22 @@ type Durable struct {
 	closer io.Closer // the fd store's connection, closed by Close
 	log    *slog.Logger
 
-	boot string // this boot's id (/proc/sys/kernel/random/boot_id)
+	boot string // this boot's id (proctree.BootID)
 
 	mu      sync.Mutex
 	handed  []*os.File        // pidfds systemd passed back, until restore takes them
 	records map[string][]byte // the records read at open, until restore takes them
 
 	failures atomic.Int64 // fd store sends that failed
+}
+
+// FDStore is systemd's file descriptor store, as the agent uses it
+// (internal/sdfdstore's Notifier implements it): Store hands systemd
+// duplicates of fds to keep under name across a restart, Remove drops
+// every fd kept under name.
+type FDStore interface {
+	Store(name string, fds ...int) error
+	Remove(name string) error
 }
 
 // DurableConfig describes a Durable.
@@ -70,7 +79,7 @@ func NewDurable(cfg DurableConfig) (*Durable, error) {
 		}
 		return nil, err
 	}
-	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed, records: recs, boot: bootID()}, nil
+	return &Durable{store: st, fds: cfg.FDStore, log: log, handed: cfg.Handed, records: recs, boot: proctree.BootID()}, nil
 }
 
 // OpenDurable is NewDurable as the orphand binary uses it: it takes the
@@ -162,22 +171,4 @@ type Option func(*Agent)
 // Run starts, the groups d's records describe.
 func WithDurable(d *Durable) Option {
 	return func(a *Agent) { a.durable = d }
-}
-
-// bootID is the kernel's random boot id, or "" where it cannot be read.
-func bootID() string {
-	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// FDStore is systemd's file descriptor store, as the agent uses it
-// (internal/sdfdstore's Notifier implements it): Store hands systemd
-// duplicates of fds to keep under name across a restart, Remove drops
-// every fd kept under name.
-type FDStore interface {
-	Store(name string, fds ...int) error
-	Remove(name string) error
 }

@@ -26,7 +26,7 @@
 //   - Reading the kernel's view of a process, in one place for the whole
 //     module: [ReadStat] and [ParseStat] (/proc/<pid>/stat, coping with any
 //     comm), [ReadStatus] and [ParseStatus] (the Uid:, Gid:, CapPrm: and
-//     NSpid: lines of /proc/<pid>/status), [PidNamespace], and
+//     NSpid: lines of /proc/<pid>/status), [PidNamespace], [BootID], and
 //     [BootTicks], the clock of start times. [Identity.Same] is the one
 //     comparison of two identities. These are a few lines each, fuzzed,
 //     and read only the fields orphand uses: prometheus/procfs reads the

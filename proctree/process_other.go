@@ -28,6 +28,9 @@ func ReadStatus(int) (Status, error) { return Status{}, ErrUnsupported }
 // PidNamespace is not supported on this system.
 func PidNamespace(int) (string, error) { return "", ErrUnsupported }
 
+// BootID returns "" on this system.
+func BootID() string { return "" }
+
 // BootTicks returns 0 on this system.
 func BootTicks() uint64 { return 0 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,4 +74,16 @@ func BootTicks() uint64 {
 		return 0
 	}
 	return uint64(ts.Sec)*100 + uint64(ts.Nsec)/10_000_000
+}
+
+// BootID is the kernel's random boot id (/proc/sys/kernel/random/boot_id),
+// or "" where it cannot be read. After a reboot pids and start times (even
+// pidfs inodes) start over, so an [Identity] recorded with another boot's
+// id names no process of this one.
+func BootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -86,3 +86,11 @@ func FuzzParseStatus(f *testing.F) {
 		}
 	})
 }
+
+// TestBootID: the boot id reads, and is the same at every read.
+func TestBootID(t *testing.T) {
+	id := BootID()
+	if len(id) != 36 || BootID() != id {
+		t.Fatalf("BootID() = %q, then %q; want one 36-character uuid", id, BootID())
+	}
+}

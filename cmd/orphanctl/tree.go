@@ -79,18 +79,12 @@ func readProcs(pids []int) []proc {
 }
 
 func readProc(pid int) (proc, error) {
-	dir := "/proc/" + strconv.Itoa(pid)
-	f, err := os.Open(dir + "/stat")
-	if err != nil {
-		return proc{}, err
-	}
-	st, err := proctree.ParseStat(f)
-	f.Close()
+	st, err := proctree.ReadStat(pid)
 	if err != nil {
 		return proc{}, err
 	}
 	p := proc{Pid: pid, PPid: st.PPid, Cmd: "[" + st.Comm + "]"}
-	if raw, err := os.ReadFile(dir + "/cmdline"); err == nil && len(raw) > 0 {
+	if raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && len(raw) > 0 {
 		p.Cmd = cmdline(raw)
 	}
 	return p, nil

@@ -3,6 +3,7 @@ package cgroup
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/moby/sys/mountinfo"
 )
@@ -21,6 +22,11 @@ func FindMount(r io.Reader) (Mount, error) {
 	var order []string
 	top := map[string]*mountinfo.Info{}
 	for _, e := range mounts {
+		if !strings.HasPrefix(e.Mountpoint, "/") {
+			// The library splits on single spaces and takes an empty
+			// field for a path; the kernel always writes an absolute one.
+			return Mount{}, fmt.Errorf("cgroup: malformed mountinfo: mount point %q is not an absolute path", truncate(e.Mountpoint))
+		}
 		if _, seen := top[e.Mountpoint]; !seen {
 			order = append(order, e.Mountpoint)
 		}

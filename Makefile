@@ -65,6 +65,10 @@ ci: ## The whole suite on a fresh machine: deps, lint, fuzz briefly, all tests i
 	ORPHAND_TEST_STRICT=1 ORPHAND_PKG_E2E_SUITE=1 $(MAKE) test
 	$(MAKE) fuzz FUZZTIME=$(CI_FUZZTIME)
 
+.PHONY: ci-fresh
+ci-fresh: ## .ci/run on a clean clone with empty Go and rootfs caches (LOAD=2 adds CPU hogs); see docs/testing.md.
+	./scripts/ci-fresh.sh $(or $(REV),HEAD)
+
 # --- packaging (issue 8): the .deb and .rpm, and their proof on a real systemd ---
 # packaging/build.sh does the work; docs/packaging.md explains both targets.
 

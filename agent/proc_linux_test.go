@@ -12,6 +12,7 @@ import (
 
 	"github.com/orphand/orphand/cgroup/proc"
 	"github.com/orphand/orphand/ipc"
+	"github.com/orphand/orphand/proctree"
 )
 
 // The agent with the proc backend (no cgroups). The workloads still run in
@@ -62,7 +63,11 @@ func TestProcSpawnerKilledTakesDaemonsWithIt(t *testing.T) {
 	if _, err := io.WriteString(gate, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	members := openAll(t, waitMembers(t, c, g.ID, 3))
+	// Both sleeps must be members before the spawner dies: three members
+	// can also be the shell, the subshell and setsid before the shell has
+	// forked its own sleep (seen under load), and a spawner killed then
+	// leaves a single survivor.
+	members := openAll(t, waitMembersRunning(t, c, g.ID, "sleep", 2))
 	if err := sh.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +77,28 @@ func TestProcSpawnerKilledTakesDaemonsWithIt(t *testing.T) {
 	}
 	if *ev.Killed < 2 {
 		t.Fatalf("killed %d, want the 2 survivors at least", *ev.Killed)
+	}
+}
+
+// waitMembersRunning waits until at least n of the group's members run the
+// program comm, and returns those.
+func waitMembersRunning(t *testing.T, c *client, group, comm string, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var found []int
+		for _, pid := range c.ok(ipc.Request{Op: ipc.OpShow, Group: group}).Members {
+			if st, err := proctree.ReadStat(pid); err == nil && st.Comm == comm {
+				found = append(found, pid)
+			}
+		}
+		if len(found) >= n {
+			return found
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s has %d members running %s, want %d", group, len(found), comm, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -90,7 +90,7 @@ func TestCgroupfsSpawnerKilledTakesDaemonsWithIt(t *testing.T) {
 	if _, err := io.WriteString(gate, "go\n"); err != nil {
 		t.Fatal(err)
 	}
-	members := openAll(t, waitMembers(t, c, g.ID, 3))
+	members := openAll(t, waitMembersRunning(t, c, g.ID, "sleep", 2)) // both sleeps: see the proc test
 	daemonEscaped := false
 	for _, p := range members {
 		if st, err := proctree.ReadStat(p.Pid()); err == nil && st.PPid != sh.Process.Pid && p.Pid() != sh.Process.Pid {

@@ -155,9 +155,43 @@ func TestRemainingDescendantsKilledBeforeInitExits(t *testing.T) {
 			if !init.Exited() {
 				t.Fatal("init still running")
 			}
-			// The polite one got init's SIGTERM: a pid namespace torn down by
-			// the kernel would have used SIGKILL.
-			r.waitOutput("polite got TERM")
+			// That the polite one got SIGTERM first is checked by
+			// TestRemainingDescendantsGetTERMFirst: within this grace of
+			// 300 ms a loaded machine may not run its trap before the
+			// SIGKILL (seen in the flake hunt, at a load of 30).
+		})
+	}
+}
+
+// TestRemainingDescendantsGetTERMFirst: what CMD leaves behind gets the
+// polite signal before any SIGKILL (a pid namespace torn down by the kernel
+// would use SIGKILL), and init exits as soon as it is gone, long before the
+// grace ends. Nothing here ignores SIGTERM, so the grace is a bound only.
+func TestRemainingDescendantsGetTERMFirst(t *testing.T) {
+	const polite = `(setsid sh -c 'trap "echo polite got TERM; exit 0" TERM; echo polite $$; ` + waitLoop + `' &); `
+	for _, tc := range []struct {
+		name  string
+		pidns bool
+		flags []string
+	}{
+		{"subreaper with cgroup", false, nil},
+		{"subreaper without cgroup", false, []string{"--no-cgroup"}},
+		{"pid 1 with cgroup", true, nil},
+		{"pid 1 without cgroup", true, []string{"--no-cgroup"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append(append([]string{"init", "--grace", "10m"}, tc.flags...), "--", "sh", "-c", polite+`read x; exit 4`)
+			r := start(t, spec{pidns: tc.pidns, args: args})
+			p := openPid(t, r.hostPid(r.waitPid("polite ")))
+			r.release()
+			r.expectExit(4)
+			if !p.Exited() {
+				t.Errorf("pid %d outlived init", p.Pid())
+			}
+			if out := r.stdout.String(); !strings.Contains(out, "polite got TERM\n") {
+				t.Errorf("the remaining process never ran its TERM trap\nstdout: %s", out)
+			}
 		})
 	}
 }

@@ -68,24 +68,24 @@ func TestGraceDefaults(t *testing.T) {
 }
 
 func TestForwarded(t *testing.T) {
-	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGKILL, syscall.SIGSTOP, 0, 65} {
+	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPROF, syscall.SIGKILL, syscall.SIGSTOP, 32, 33, 34, 0, 65} {
 		if Forwarded(s) {
 			t.Errorf("%v is forwarded", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT, 34, 64} {
+	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT, 35, 64} {
 		if !Forwarded(s) {
 			t.Errorf("%v is not forwarded", s)
 		}
 	}
 	caught := caughtSignals()
-	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGTERM} {
-		if !slices.Contains(caught, os.Signal(s)) {
+	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGTERM, syscall.SIGTTOU, 35, 64} {
+		if !slices.Contains(caught, s) {
 			t.Errorf("%v is not caught", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGURG, syscall.SIGKILL, 32, 33} {
-		if slices.Contains(caught, os.Signal(s)) {
+	for _, s := range []syscall.Signal{syscall.SIGURG, syscall.SIGKILL, syscall.SIGPROF, 32, 33, 34} {
+		if slices.Contains(caught, s) {
 			t.Errorf("%v is caught", s)
 		}
 	}

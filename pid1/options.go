@@ -218,8 +218,9 @@ func orDefault(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// validate checks what can be checked before anything is done.
-func (c *Config) validate() error {
+// Validate checks what can be checked before anything is done; Run starts
+// with it.
+func (c *Config) Validate() error {
 	if len(c.Args) == 0 || c.Args[0] == "" {
 		return ErrNoCommand
 	}

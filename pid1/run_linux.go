@@ -63,7 +63,7 @@ type supervisor struct {
 // reaps them and returns. On failure the error is an [*Error] and
 // Result.Code is ExitInitFailed, ExitCannotExec or ExitNotFound.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return Result{Code: ExitInitFailed}, &Error{Code: ExitInitFailed, Err: err}
 	}
 	s := &supervisor{

@@ -307,7 +307,9 @@ func (s *supervisor) reapWaiting() (none bool) {
 		switch {
 		case pid == s.cmdPid && !s.cmdExited:
 			s.cmdExited, s.cmdStatus = true, ws
-			s.log.Debug("orphand init: CMD exited", "pid", pid, "status", describe(ws))
+			if s.debug {
+				s.log.Debug("orphand init: CMD exited", "pid", pid, "status", describe(ws))
+			}
 		case s.cfg.WarnOnReap:
 			s.log.Warn("orphand init: reaped a zombie process", "pid", pid, "status", describe(ws))
 		case s.debug:

@@ -12,11 +12,10 @@
 // profile (or a kernel before 3.4) would: the way to put `orphand init` in
 // the "neither PID 1 nor a subreaper" situation for real.
 //
-// init is pid1.Run with its defaults in a binary of its own, for the
-// benchmarks: what `orphand init` would cost in start-up time and memory
-// without the agent's packages linked in. init-sigchld is the same with
-// Run's fallback forced: reaping on SIGCHLD through os/signal rather than on
-// its waiter goroutine (testknobs.ReapOnSIGCHLD).
+// init is pid1.Run with its defaults, as orphand-init runs it but without
+// its command line; init-sigchld is the same with Run's fallback forced, for
+// the benchmarks: reaping on SIGCHLD through os/signal rather than on its
+// waiter goroutine (testknobs.ReapOnSIGCHLD).
 //
 // exec-reaper is the other way an init could be built, also for the
 // benchmarks: proctree.StartReaper reaping orphans while os/exec runs CMD

@@ -65,7 +65,7 @@ trap 'rm -rf "$build"' EXIT INT TERM
 # The binaries: static, reproducible, the package version embedded.
 ldflags="-s -w -X github.com/orphand/orphand/internal/version.Version=$version"
 CGO_ENABLED=0 GOOS=linux GOARCH=$goarch $GO build -trimpath -buildvcs=false \
-	-ldflags "$ldflags" -o "$build/" ./cmd/orphand ./cmd/orphanctl
+	-ldflags "$ldflags" -o "$build/" ./cmd/orphand ./cmd/orphand-init ./cmd/orphanctl
 
 # Shell completions (bash, zsh, fish), from the client itself (a host build
 # when cross-building).
@@ -80,7 +80,7 @@ for shell in bash zsh fish; do
 done
 
 # Manual pages, dated by the commit; gzip -n: no name or time inside.
-for page in orphand.8 orphanctl.1; do
+for page in orphand.8 orphand-init.1 orphanctl.1; do
 	sed -e "s/@DATE@/$date/g" -e "s/@VERSION@/$version/g" "packaging/man/$page" |
 		gzip -9n >"$build/$page.gz"
 done

@@ -65,23 +65,24 @@ func needFloors(b *testing.B) {
 	}
 }
 
-// contenders returns the four inits the issue compares, plus the variants
-// and floors named in extra:
+// contenders returns the inits the issue compares — orphand-init (the
+// init's own binary), orphand (`orphand init`, the agent's binary), tini,
+// dumb-init, catatonit — plus the variants and floors named in extra:
 //
 //   - go-noop: a Go program that exits at once (it does not run CMD): the
 //     Go runtime's own start and exit;
 //   - go-spawn: a Go program that runs CMD and waits for it, nothing else:
-//     the floor of any init in Go;
+//     the floor of any init in Go (the start-up target is measured
+//     against it);
 //   - go-signals: go-spawn plus os/signal for every signal orphand init
 //     catches, forwarding and reaping on SIGCHLD: the floor of a Go init
 //     that forwards signals;
-//   - orphand-nocgroup: orphand init --no-cgroup;
-//   - orphand-procs1: orphand init with GOMAXPROCS=1 (set by env(1), which
-//     then exec's orphand in place);
-//   - pid1.Run-alone: pid1.Run in a binary of its own (the agent's packages
-//     not linked in);
-//   - pid1.Run-sigchld: the same, reaping on SIGCHLD through os/signal
-//     instead of on Run's waiter goroutine (the fallback, forced);
+//   - orphand-init-cgroup: orphand-init --cgroup (CMD in a cgroup of its
+//     own, which only a non-reaper gets by default);
+//   - orphand-init-procs1: orphand-init with GOMAXPROCS=1 (set by env(1),
+//     which then exec's it in place);
+//   - pid1.Run-sigchld: pid1.Run reaping on SIGCHLD through os/signal
+//     instead of on its waiter goroutine (the fallback, forced);
 //   - exec-reaper: proctree.StartReaper next to os/exec, the other way to
 //     build an init in Go.
 func contenders(b *testing.B, extra ...string) []contender {
@@ -90,6 +91,7 @@ func contenders(b *testing.B, extra ...string) []contender {
 	dumb := testutil.RequireCommand(b, "dumb-init")
 	cata := testutil.RequireCommand(b, "catatonit")
 	cs := []contender{
+		{"orphand-init", []string{bin.init, "--"}, []string{bin.init, "--"}},
 		{"orphand", []string{bin.orphand, "init", "--"}, []string{bin.orphand, "init", "--"}},
 		{"tini", []string{tini, "--"}, []string{tini, "-s", "--"}},
 		{"dumb-init", []string{dumb, "--"}, []string{dumb, "--"}},
@@ -101,12 +103,10 @@ func contenders(b *testing.B, extra ...string) []contender {
 		case "go-noop", "go-spawn", "go-signals":
 			needFloors(b)
 			argv = []string{map[string]string{"go-noop": floor.noop, "go-spawn": floor.spawn, "go-signals": floor.signals}[name]}
-		case "orphand-nocgroup":
-			argv = []string{bin.orphand, "init", "--no-cgroup", "--"}
-		case "orphand-procs1":
-			argv = []string{"/usr/bin/env", "GOMAXPROCS=1", bin.orphand, "init", "--"}
-		case "pid1.Run-alone":
-			argv = []string{bin.helper, "init"}
+		case "orphand-init-cgroup":
+			argv = []string{bin.init, "--cgroup", "--"}
+		case "orphand-init-procs1":
+			argv = []string{"/usr/bin/env", "GOMAXPROCS=1", bin.init, "--"}
 		case "pid1.Run-sigchld":
 			argv = []string{bin.helper, "init-sigchld"}
 		case "exec-reaper":
@@ -141,13 +141,18 @@ func (s samples) median(name string) float64 {
 }
 
 // report reports each contender's median as "<name>-<unit>", and the
-// ratio of orphand to ref as "orphand/<ref>-<unit>".
-func (s samples) report(b *testing.B, cs []contender, unit, ref string) {
+// ratios of orphand-init and orphand to each of refs as
+// "<name>/<ref>-<unit>".
+func (s samples) report(b *testing.B, cs []contender, unit string, refs ...string) {
 	for _, c := range cs {
 		b.ReportMetric(s.median(c.name), c.name+"-"+unit)
 	}
-	if r := s.median(ref); r != 0 && ref != "" {
-		b.ReportMetric(s.median("orphand")/r, "orphand/"+ref+"-"+unit)
+	for _, ref := range refs {
+		if r := s.median(ref); r != 0 {
+			for _, name := range []string{"orphand-init", "orphand"} {
+				b.ReportMetric(s.median(name)/r, name+"/"+ref+"-"+unit)
+			}
+		}
 	}
 	var line []string
 	for _, c := range cs {

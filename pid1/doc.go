@@ -22,23 +22,35 @@
 //   - CMD runs in a process group of its own (Config.Setsid: a session of its
 //     own). Every catchable signal init receives is forwarded to CMD (or its
 //     process group with Config.SignalGroup), after Config.Rewrite, except
-//     the ones listed at [Forwarded]. A second SIGINT within the grace period
-//     after a SIGINT or SIGTERM escalates: CMD and every descendant get
-//     SIGKILL at once.
+//     the ones listed at [Forwarded]. A second SIGINT (as forwarded, after
+//     the rewrite) within the grace period after a SIGINT or SIGTERM
+//     escalates: CMD and every descendant get SIGKILL at once
+//     (Config.NoEscalate turns this off).
+//   - What init inherited is passed on as far as the Go runtime lets a
+//     program see it: signals ignored when init started (nohup's SIGHUP, a
+//     background job's SIGINT, SIGCONT, SIGTSTP, SIGTTIN, SIGTTOU) stay
+//     ignored in CMD, and so does the blocked mask, but for the signals the
+//     runtime unblocks on every thread. CMD starts in Config.Dir (init's
+//     directory by default); init then moves to /.
 //   - When CMD has exited: Config.KillSignal (SIGTERM) to every remaining
 //     descendant, up to Config.Grace (2 s) for them to exit, SIGKILL for
 //     what is left, and reaping until no child remains; only then does Run
 //     return CMD's exit code (128+N for death by signal N). The descendants
 //     are found with proctree.KillDescendants (procctl's PROC_REAP_KILL
-//     loop) and, where init can create a cgroup v2 below its own, through
-//     that cgroup: CMD is spawned straight into it (clone3 with
+//     loop), which sees everything as long as init is PID 1 or a subreaper.
+//     When it is neither (Config.Cgroup: or always), CMD runs in a cgroup v2
+//     of its own below init's, spawned straight into it (clone3 with
 //     CLONE_INTO_CGROUP) and emptied with cgroup.kill, which also catches
-//     processes that escaped the process tree. Config.NoKillRemaining skips
-//     all this (tini's behaviour).
+//     processes that left the process tree; a cgroup left by an init that was
+//     SIGKILLed is removed by the next one. Config.NoKillRemaining skips all
+//     this (tini's behaviour).
 //   - Only fds 0-2 reach CMD, plus the sockets of socket activation
 //     (LISTEN_FDS) when LISTEN_PID names init; Config.KeepFDs passes
 //     every inherited descriptor. LISTEN_PID is rewritten to CMD's pid (see
 //     [ExecWithListenPID]).
+//
+// The command line of `orphand init` and orphand-init, with tini's and
+// dumb-init's flags and environment variables, is package pid1/cli.
 //
 // # Start: a Go program as PID 1
 //

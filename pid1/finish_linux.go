@@ -6,8 +6,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/proctree"
 )
 
@@ -31,11 +29,13 @@ func (s *supervisor) finish(ctx context.Context) {
 	if s.cfg.NoKillRemaining || !s.leftovers(noChild) {
 		return
 	}
+	// Waiting starts here: SIGCHLD and SIGINT must reach s.sigc.
+	s.reg.wait()
 	sig := s.cfg.killSignal()
 	grace := s.cfg.grace()
 	polite := !s.escalated && grace > 0 && ctx.Err() == nil
 	if polite {
-		s.log.Debug("orphand init: CMD has exited; signalling the remaining descendants", "signal", signame.Name(sig), "grace", grace)
+		s.log.Debug("orphand init: CMD has exited; signalling the remaining descendants", "signal", SignalName(sig), "grace", grace)
 		s.during(ctx, false, func(ctx context.Context) { s.politePhase(ctx, sig, grace) })
 	}
 	if !s.abandoned {
@@ -73,10 +73,15 @@ func (s *supervisor) politePhase(ctx context.Context, sig syscall.Signal, grace 
 		}
 	case s.cg != nil:
 		// Not a reaper: the tree walk cannot see what was reparented away,
-		// but the cgroup holds it all. Kill's grace ends in cgroup.kill.
-		res, err := s.cg.kill(ctx, cgroup.KillOptions{Grace: grace, Signal: sig})
-		s.remaining = res.Killed
-		s.logKill(res, err)
+		// but the cgroup holds it all.
+		n, err := s.cg.signalAll(sig)
+		s.remaining = n
+		if err == nil {
+			gctx, cancel := context.WithTimeout(ctx, grace)
+			err = s.cg.waitEmpty(gctx)
+			cancel()
+		}
+		s.logKill(SignalName(sig), err)
 	}
 }
 
@@ -85,9 +90,9 @@ func (s *supervisor) politePhase(ctx context.Context, sig syscall.Signal, grace 
 func (s *supervisor) hardPhase(ctx context.Context, first bool) {
 	n := 0
 	if s.cg != nil && s.cg.populated() {
-		res, err := s.cg.kill(ctx, cgroup.KillOptions{})
-		s.logKill(res, err)
-		n = res.Killed
+		k, method, err := s.cg.kill(ctx)
+		s.logKill(method, err)
+		n = k
 	}
 	if s.role != roleNone {
 		k, err := proctree.KillDescendants(ctx, syscall.SIGKILL)
@@ -101,12 +106,14 @@ func (s *supervisor) hardPhase(ctx context.Context, first bool) {
 	}
 }
 
-func (s *supervisor) logKill(res cgroup.KillResult, err error) {
-	if err != nil && !errors.Is(err, context.Canceled) {
-		s.log.Warn("orphand init: killing CMD's cgroup", "cgroup", s.cgroupPath(), "err", err)
-		return
+func (s *supervisor) logKill(what string, err error) {
+	switch {
+	case err == nil:
+		s.log.Debug("orphand init: emptied CMD's cgroup", "cgroup", s.cgroupPath(), "method", what)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+	default:
+		s.log.Warn("orphand init: emptying CMD's cgroup", "cgroup", s.cgroupPath(), "method", what, "err", err)
 	}
-	s.log.Debug("orphand init: emptied CMD's cgroup", "cgroup", s.cgroupPath(), "killed", res.Killed, "method", res.Method, "took", res.Duration)
 }
 
 // during runs phase on a goroutine of its own and handles signals until it
@@ -137,13 +144,9 @@ func (s *supervisor) during(ctx context.Context, hard bool, phase func(context.C
 }
 
 // interrupts reports whether sig, received while stopping, cuts a wait
-// short: a SIGINT that --rewrite does not drop.
+// short: one that --rewrite turns into a SIGINT (by default, a SIGINT).
 func (s *supervisor) interrupts(sig syscall.Signal) bool {
-	if sig != syscall.SIGINT {
-		return false
-	}
-	to, ok := s.cfg.Rewrite[sig]
-	return !ok || to != 0
+	return !s.cfg.NoEscalate && rewritten(s.cfg.Rewrite, sig) == syscall.SIGINT
 }
 
 // reapAll reaps until init has no child left, woken by SIGCHLD. A SIGINT

@@ -27,6 +27,7 @@ var bin struct {
 	once    sync.Once
 	dir     string
 	orphand string // `orphand`, for `orphand init`
+	init    string // `orphand-init`
 	helper  string // pid1/internal/testhelper
 	err     error
 }
@@ -45,11 +46,37 @@ func buildBinaries() {
 		return
 	}
 	bin.orphand = filepath.Join(bin.dir, "orphand")
+	bin.init = filepath.Join(bin.dir, "orphand-init")
 	bin.helper = filepath.Join(bin.dir, "testhelper")
-	bin.err = goBuild(bin.orphand, "github.com/orphand/orphand/cmd/orphand")
-	if bin.err == nil {
-		bin.err = goBuild(bin.helper, "github.com/orphand/orphand/pid1/internal/testhelper")
+	for _, b := range []struct{ out, pkg string }{
+		{bin.orphand, "cmd/orphand"},
+		{bin.init, "cmd/orphand-init"},
+		{bin.helper, "pid1/internal/testhelper"},
+	} {
+		if bin.err = goBuild(b.out, "github.com/orphand/orphand/"+b.pkg); bin.err != nil {
+			return
+		}
 	}
+}
+
+// initBinary is one way to run the init: `orphand init` (the agent's
+// binary) or `orphand-init` (its own).
+type initBinary struct {
+	name string
+	path string
+	pre  []string // the arguments before init's own
+}
+
+// initBinaries returns both; tests of the command line run each.
+func initBinaries(t *testing.T) []initBinary {
+	t.Helper()
+	needBinaries(t)
+	return []initBinary{{"orphand init", bin.orphand, []string{"init"}}, {"orphand-init", bin.init, nil}}
+}
+
+// spec is a spec that runs this binary with args.
+func (b initBinary) spec(args ...string) spec {
+	return spec{binary: b.path, args: append(append([]string{}, b.pre...), args...)}
 }
 
 // goBuild builds a static binary with the flags of the release build (no
@@ -166,6 +193,7 @@ type spec struct {
 	shell  string     // a sh script run right before orphand, which it exec's as "$0" "$@"
 	extra  []*os.File // files passed as fd 3, 4, …
 	env    []string   // added to the environment
+	dir    string     // the working directory
 	cg     *testCgroup
 }
 
@@ -196,6 +224,7 @@ func start(t *testing.T, sp spec) *run {
 	r := &run{t: t, cg: sp.cg, pidns: sp.pidns, done: make(chan struct{})}
 	r.cmd = exec.Command(argv[0], argv[1:]...)
 	r.cmd.Env = append(os.Environ(), sp.env...)
+	r.cmd.Dir = sp.dir
 	var outf, errf *os.File
 	r.stdout, outf = newOutput(t, "stdout")
 	r.stderr, errf = newOutput(t, "stderr")

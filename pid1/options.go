@@ -33,12 +33,19 @@ const DefaultGrace = 2 * time.Second
 type CgroupMode int
 
 const (
-	// CgroupAuto uses a child cgroup when init can create one under its own
-	// cgroup v2, and goes on without one otherwise (logged at Info).
+	// CgroupAuto uses a child cgroup only when init is neither PID 1 nor a
+	// child subreaper: a reaper finds every descendant in its own process
+	// tree, since orphans are re-parented to it; anything else loses what
+	// is re-parented away, and only a cgroup still holds it. When init
+	// cannot create one it goes on without (logged at Info).
 	CgroupAuto CgroupMode = iota
 	// CgroupOff never uses a cgroup: remaining descendants are found by
 	// walking the process tree, which only sees what was reparented to init.
 	CgroupOff
+	// CgroupOn uses a child cgroup whenever init can create one (under its
+	// own cgroup v2), reaper or not: leftovers are then also killed with
+	// cgroup.kill.
+	CgroupOn
 )
 
 // Config is what [Run] runs and how. The zero value of every field but Args
@@ -69,6 +76,11 @@ type Config struct {
 	// Rewrite maps a received signal to the one forwarded; a mapping to 0
 	// drops the signal.
 	Rewrite map[syscall.Signal]syscall.Signal
+	// NoEscalate turns the escalation rule off: a second SIGINT is
+	// forwarded like the first (tini's and dumb-init's behaviour), and a
+	// SIGINT while init waits for what CMD left behind does not cut the
+	// wait short.
+	NoEscalate bool
 	// KillSignal is the polite signal sent to the descendants that remain
 	// when CMD has exited; 0 means SIGTERM.
 	KillSignal syscall.Signal
@@ -90,6 +102,10 @@ type Config struct {
 	ParentDeathSignal syscall.Signal
 	// Cgroup chooses whether CMD runs in a child cgroup.
 	Cgroup CgroupMode
+	// WarnOnReap logs every orphan init reaps (not CMD) at Warn level, as
+	// tini -w does: a zombie reaped by init is a process whose parent did
+	// not wait for it.
+	WarnOnReap bool
 	// ListenPIDHelper is the command line of a program that sets LISTEN_PID
 	// to its own pid and then executes its arguments (the path of CMD, then
 	// CMD's argv). Run starts CMD through it when init received socket
@@ -118,7 +134,7 @@ type Result struct {
 	Remaining int
 	// Escalated is true when a second SIGINT (or ctx) cut the grace short.
 	Escalated bool
-	// Cgroup is CMD's cgroup, relative to the cgroup2 mount, or "" when
+	// Cgroup is CMD's cgroup as /proc/<pid>/cgroup shows it, or "" when
 	// CMD ran without one.
 	Cgroup string
 }
@@ -202,8 +218,9 @@ func orDefault(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// validate checks what can be checked before anything is done.
-func (c *Config) validate() error {
+// Validate checks what can be checked before anything is done; Run starts
+// with it.
+func (c *Config) Validate() error {
 	if len(c.Args) == 0 || c.Args[0] == "" {
 		return ErrNoCommand
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"sync"
 	"syscall"
 	"time"
@@ -14,8 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/orphand/orphand/cgroup"
-	"github.com/orphand/orphand/internal/signame"
 	"github.com/orphand/orphand/proctree"
 )
 
@@ -29,9 +26,13 @@ type supervisor struct {
 	self  int
 	role  role
 	sigc  chan os.Signal
+	reg   *registration
 	esc   escalation
 	cg    *cmdCgroup
 	cgRel string // CMD's cgroup, kept for the result after removal
+
+	ignored     map[syscall.Signal]bool // ignored when init started: CMD inherits them ignored
+	restoreCHLD func() error            // puts SIGCHLD's handler back; nil: reap on SIGCHLD
 
 	cmdPid int
 	// mu guards cmdExited and cmdStatus while the waiter goroutine reaps
@@ -55,13 +56,14 @@ type supervisor struct {
 // children (os/exec) concurrently, since Run would reap them. A Go program
 // that is PID 1 and runs its own children should use [Start] instead. While
 // CMD runs, SIGCHLD's disposition is SIG_DFL (Run puts Go's handler back
-// afterwards), so no os/signal channel receives SIGCHLD meanwhile.
+// afterwards), so no os/signal channel receives SIGCHLD meanwhile. Once CMD
+// has started in Config.Dir, Run moves the process to / (see leaveDir).
 //
 // When ctx is done, Run kills CMD and every descendant with SIGKILL at once,
 // reaps them and returns. On failure the error is an [*Error] and
 // Result.Code is ExitInitFailed, ExitCannotExec or ExitNotFound.
 func Run(ctx context.Context, cfg Config) (Result, error) {
-	if err := cfg.validate(); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return Result{Code: ExitInitFailed}, &Error{Code: ExitInitFailed, Err: err}
 	}
 	s := &supervisor{
@@ -85,48 +87,31 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 }
 
 func (s *supervisor) run(ctx context.Context) (Result, error) {
-	if err := checkProc(s.self); err != nil {
-		return Result{}, err
+	// What init inherited ignored, before anything asks for a signal; then
+	// asking for the signals, the longest step of the start-up, runs while
+	// the rest is prepared (register_linux.go).
+	s.ignored = inheritedIgnored()
+	s.reg = startRegistration(s.sigc, s.ignored)
+	defer s.reg.stop()
+	if s.debug {
+		s.reg.onDone = func() { s.log.Debug("orphand init: every signal is forwarded from now on") }
 	}
-	nListen, err := listenFDs(os.Environ(), s.self)
+	sp, closeAfterStart, err := s.prepare()
 	if err != nil {
 		return Result{}, err
 	}
-	// Before signal handlers exist: planning the terminal may give it up,
-	// which signals init's own process group.
-	sp, err := s.planSpawn(nListen)
-	if err != nil {
+	if err := s.launch(sp); err != nil {
 		return Result{}, err
 	}
-	catchSignals(s.sigc)
-	defer signal.Stop(s.sigc)
-	// After Notify: a parent that is already gone raises the signal at
-	// once, and it is then forwarded like any other.
-	if sig := s.cfg.ParentDeathSignal; sig != 0 {
-		if err := proctree.SetParentDeathSignal(sig); err != nil {
-			return Result{}, fmt.Errorf("set the parent-death signal: %w", err)
-		}
-	}
-	if err := s.becomeReaper(s.cfg.Subreaper); err != nil {
-		return Result{}, err
-	}
-	closeAfterStart := s.prepareFDs(nListen)
-	if s.cfg.Cgroup == CgroupAuto && !s.cfg.NoKillRemaining {
-		s.cg, err = newCmdCgroup(s.self, cgroup.Options{Logger: s.log})
-		if err != nil {
-			s.log.Info("orphand init: CMD runs without a cgroup of its own; remaining descendants are found by walking the process tree", "reason", err)
-		}
-	}
-	if err := s.start(sp); err != nil {
-		s.dropCgroup()
-		return Result{}, err
-	}
+	s.reg.registerLater()
+	leaveDir(s.log)
 	for _, fd := range closeAfterStart {
 		unix.Close(fd) // CMD has its own copies; init has no use for them
 	}
 	s.cgRel = s.cgroupRel()
-	s.log.Debug("orphand init: started CMD", "pid", s.cmdPid, "role", s.role.String(), "cgroup", s.cgroupPath())
-
+	if s.debug {
+		s.log.Debug("orphand init: started CMD", "pid", s.cmdPid, "role", s.role.String(), "cgroup", s.cgroupPath())
+	}
 	s.supervise(ctx)
 	s.finish(ctx)
 	return Result{
@@ -139,23 +124,67 @@ func (s *supervisor) run(ctx context.Context) (Result, error) {
 	}, nil
 }
 
-// caught keeps the signals Run catches registered with os/signal for the
-// life of the process. os/signal enables and disables a signal with a round
-// trip to a runtime thread each, which costs an init noticeable start-up and
-// exit time for ~55 signals; with this channel registered (and never read:
-// os/signal drops what does not fit), Run's own Notify and Stop only add and
-// remove a channel. After Run returns the signals therefore stay caught, and
-// are dropped, instead of getting their default action back.
-var caught = struct {
-	once sync.Once
-	c    chan os.Signal
-}{c: make(chan os.Signal, 1)}
+// prepare does everything CMD's start needs but the signals: it checks
+// /proc, plans the spawn, becomes a reaper, sorts the inherited
+// descriptors (returning those to close once CMD has started), and makes
+// CMD's cgroup when one is used.
+func (s *supervisor) prepare() (*spawn, []int, error) {
+	if err := checkProc(s.self); err != nil {
+		return nil, nil, err
+	}
+	nListen, err := listenFDs(os.Environ(), s.self)
+	if err != nil {
+		return nil, nil, err
+	}
+	sp, err := s.planSpawn(nListen)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.becomeReaper(s.cfg.Subreaper); err != nil {
+		return nil, nil, err
+	}
+	closeAfterStart := s.prepareFDs(nListen)
+	s.cg = s.openCgroup()
+	return sp, closeAfterStart, nil
+}
 
-// catchSignals starts relaying the signals Run handles to c.
-func catchSignals(c chan os.Signal) {
-	sigs := caughtSignals()
-	caught.once.Do(func() { signal.Notify(caught.c, sigs...) })
-	signal.Notify(c, sigs...)
+// launch starts CMD once the signals are asked for: a signal sent to init
+// from the moment CMD may run is forwarded.
+func (s *supervisor) launch(sp *spawn) error {
+	s.restoreCHLD = s.takeSIGCHLD()
+	s.reg.waitFirst()
+	err := s.armParentDeath()
+	if err == nil {
+		err = s.start(sp)
+	}
+	if err != nil {
+		s.dropCgroup()
+		s.putBackSIGCHLD()
+	}
+	return err
+}
+
+// armParentDeath sets Config.ParentDeathSignal, after the signal is asked
+// for: a parent that is already gone raises it at once, and it is then
+// forwarded like any other.
+func (s *supervisor) armParentDeath() error {
+	sig := s.cfg.ParentDeathSignal
+	if sig == 0 {
+		return nil
+	}
+	if err := proctree.SetParentDeathSignal(sig); err != nil {
+		return fmt.Errorf("set the parent-death signal: %w", err)
+	}
+	return nil
+}
+
+// leaveDir moves init to /, once CMD has started in its own working
+// directory: a long-lived init must not keep the directory it was started
+// in (and the mount it is on) busy. dumb-init does the same.
+func leaveDir(log *slog.Logger) {
+	if err := os.Chdir("/"); err != nil {
+		log.Warn("orphand init: cannot move to /; the directory init was started in stays in use", "err", err)
+	}
 }
 
 // supervise forwards signals and reaps until CMD has been reaped. The
@@ -188,23 +217,22 @@ func (s *supervisor) supervise(ctx context.Context) {
 	}
 }
 
-// handle acts on one signal other than SIGCHLD received while CMD runs.
+// handle acts on one signal other than SIGCHLD received while CMD runs:
+// it forwards what --rewrite makes of it, and the escalation rule looks at
+// that, not at what init received.
 func (s *supervisor) handle(sig syscall.Signal) {
 	switch sig {
 	case syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU:
 		return // init's own; see notForwarded
 	}
-	to := sig
-	if r, ok := s.cfg.Rewrite[sig]; ok {
-		to = r
-	}
+	to := rewritten(s.cfg.Rewrite, sig)
 	if to == 0 {
 		if s.debug {
-			s.log.Debug("orphand init: dropped a signal (--rewrite)", "signal", signame.Name(sig))
+			s.log.Debug("orphand init: dropped a signal (--rewrite)", "signal", SignalName(sig))
 		}
 		return
 	}
-	if s.esc.observe(sig, time.Now()) {
+	if !s.cfg.NoEscalate && s.esc.observe(to, time.Now()) {
 		s.escalate("second SIGINT")
 		return
 	}
@@ -226,7 +254,7 @@ func (s *supervisor) forward(sig syscall.Signal) {
 	}
 	s.mu.Unlock()
 	if s.debug || (err != nil && !errors.Is(err, unix.ESRCH)) {
-		s.log.Debug("orphand init: forwarded a signal", "signal", signame.Name(sig), "to", target, "err", err)
+		s.log.Debug("orphand init: forwarded a signal", "signal", SignalName(sig), "to", target, "err", err)
 	}
 }
 
@@ -245,8 +273,7 @@ func (s *supervisor) escalate(why string) {
 	}
 	s.mu.Unlock()
 	if s.cg != nil {
-		// cgroup.kill itself, without waiting: finish waits.
-		_ = s.cg.fs.WriteFile(s.cg.rel, "cgroup.kill", []byte("1"))
+		_ = s.cg.killNow() // without waiting: finish waits (and a failure shows there)
 	}
 }
 
@@ -277,10 +304,15 @@ func (s *supervisor) reapWaiting() (none bool) {
 		case pid <= 0:
 			return false
 		}
-		if pid == s.cmdPid && !s.cmdExited {
+		switch {
+		case pid == s.cmdPid && !s.cmdExited:
 			s.cmdExited, s.cmdStatus = true, ws
-			s.log.Debug("orphand init: CMD exited", "pid", pid, "status", describe(ws))
-		} else if s.debug {
+			if s.debug {
+				s.log.Debug("orphand init: CMD exited", "pid", pid, "status", describe(ws))
+			}
+		case s.cfg.WarnOnReap:
+			s.log.Warn("orphand init: reaped a zombie process", "pid", pid, "status", describe(ws))
+		case s.debug:
 			s.log.Debug("orphand init: reaped", "pid", pid, "status", describe(ws))
 		}
 	}
@@ -291,7 +323,7 @@ func (s *supervisor) dropCgroup() {
 		return
 	}
 	if err := s.cg.remove(); err != nil {
-		s.log.Warn("orphand init: cannot remove CMD's cgroup", "cgroup", s.cgroupPath(), "err", err)
+		s.log.Warn("orphand init: cannot remove CMD's cgroup", "cgroup", s.cg.path, "err", err)
 	}
 	s.cg = nil
 }
@@ -300,7 +332,7 @@ func (s *supervisor) cgroupPath() string {
 	if s.cg == nil {
 		return ""
 	}
-	return s.cg.fs.Path(s.cg.rel)
+	return s.cg.path
 }
 
 func (s *supervisor) cgroupRel() string {
@@ -326,7 +358,7 @@ func describe(ws syscall.WaitStatus) string {
 	case ws.Exited():
 		return fmt.Sprintf("exit %d", ws.ExitStatus())
 	case ws.Signaled():
-		return "killed by " + signame.Name(ws.Signal())
+		return "killed by " + SignalName(ws.Signal())
 	}
 	return fmt.Sprintf("status %#x", uint32(ws))
 }

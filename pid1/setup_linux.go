@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strconv"
 	"syscall"
 
@@ -65,46 +64,49 @@ func (s *supervisor) becomeReaper(required bool) error {
 // checkProc makes sure /proc shows this process's own pid namespace: the
 // tree walks (who is left to kill) read it, and a /proc of the parent
 // namespace would show the host's processes under pid numbers that mean
-// other processes here.
+// other processes here. /proc/self names the reader's pid as the mount's
+// namespace numbers it: one readlink.
 func checkProc(self int) error {
-	f, err := os.Open("/proc/self/stat")
+	link, err := os.Readlink("/proc/self")
 	if err != nil {
 		return fmt.Errorf("cannot read /proc (%w): mount /proc for this pid namespace (unshare --mount-proc; containers have it)", err)
 	}
-	defer f.Close()
-	st, err := proctree.ParseStat(f)
-	if err != nil {
-		return fmt.Errorf("cannot read /proc/self/stat: %w", err)
-	}
-	if st.Pid != self {
-		return fmt.Errorf("/proc belongs to another pid namespace (it shows this process as pid %d, not %d): mount /proc for this pid namespace, e.g. unshare --pid --fork --mount-proc", st.Pid, self)
+	if link != strconv.Itoa(self) {
+		return fmt.Errorf("/proc belongs to another pid namespace (it shows this process as pid %s, not %d): mount /proc for this pid namespace, e.g. unshare --pid --fork --mount-proc", link, self)
 	}
 	return nil
 }
 
 // inheritedFDs lists the descriptors >= 3 that init inherited: those without
 // FD_CLOEXEC, since Go opens every descriptor of its own with O_CLOEXEC.
+// Raw system calls: os.Open would set up Go's network poller, which init
+// does not otherwise need on its way to starting CMD.
 func inheritedFDs() ([]int, error) {
-	d, err := os.Open("/proc/self/fd")
+	dir, err := unix.Open("/proc/self/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, os.NewSyscallError("open /proc/self/fd", err)
 	}
-	names, err := d.Readdirnames(-1)
-	d.Close()
-	if err != nil {
-		return nil, err
+	defer unix.Close(dir)
+	var names []string
+	buf := make([]byte, 4096)
+	for {
+		n, err := unix.ReadDirent(dir, buf)
+		if err != nil {
+			return nil, os.NewSyscallError("getdents /proc/self/fd", err)
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	var out []int
 	for _, name := range names {
 		fd, err := strconv.Atoi(name)
-		if err != nil || fd < 3 {
+		if err != nil || fd < 3 || fd == dir {
 			continue
 		}
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-		if err != nil {
-			continue // the directory's own descriptor, closed since
-		}
-		if flags&unix.FD_CLOEXEC == 0 {
+		if err == nil && flags&unix.FD_CLOEXEC == 0 {
 			out = append(out, fd)
 		}
 	}
@@ -144,8 +146,7 @@ func (s *supervisor) prepareFDs(nListen int) []int {
 // planTerminal lets CMD have the terminal on its stdin where init may hand
 // it over: the foreground process group (own process group), or the
 // controlling terminal of its new session (Setsid) when init can first give
-// it up. It must run before signal.Notify: giving up the terminal sends
-// SIGHUP and SIGCONT to init's foreground process group.
+// it up.
 func (s *supervisor) planTerminal(sys *syscall.SysProcAttr, stdin *os.File) {
 	fd := int(stdin.Fd())
 	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
@@ -164,9 +165,11 @@ func (s *supervisor) planTerminal(sys *syscall.SysProcAttr, stdin *os.File) {
 	if err == nil && sid == s.self {
 		// init leads the terminal's session (PID 1 of `docker run -t`):
 		// give the terminal up, as dumb-init does, so that CMD can take it.
-		signal.Ignore(syscall.SIGHUP, syscall.SIGCONT)
-		if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCNOTTY, 0); errno != 0 {
-			s.log.Debug("orphand init: cannot give up the controlling terminal", "err", errno)
+		// Not while os/signal installs handlers: giveUpTerminal puts back
+		// the dispositions it read.
+		s.reg.waitFirst()
+		if err := giveUpTerminal(fd); err != nil {
+			s.log.Debug("orphand init: cannot give up the controlling terminal", "err", err)
 		}
 		_, err = unix.IoctlGetInt(fd, unix.TIOCGSID)
 	}
@@ -176,4 +179,25 @@ func (s *supervisor) planTerminal(sys *syscall.SysProcAttr, stdin *os.File) {
 		return
 	}
 	s.log.Debug("orphand init: the terminal belongs to another session; CMD runs without a controlling terminal", "session", sid)
+}
+
+// giveUpTerminal detaches init from its controlling terminal (TIOCNOTTY).
+// As the session leader, that sends SIGHUP and SIGCONT to init's own
+// process group, init included: both are ignored for that moment, behind
+// the Go runtime's back (rt_sigaction), so that nothing else changes —
+// signal.Ignore would make CMD inherit them ignored.
+func giveUpTerminal(fd int) error {
+	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGCONT}
+	var old [2]kernelSigaction
+	ign := kernelSigaction{sigIgn}
+	for i, sig := range sigs {
+		if err := rtSigaction(sig, &ign, &old[i]); err != nil {
+			return err
+		}
+		defer rtSigaction(sig, &old[i], nil) //nolint:errcheck // put back what was read
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCNOTTY, 0); errno != 0 {
+		return errno
+	}
+	return nil
 }

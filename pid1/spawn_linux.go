@@ -20,11 +20,7 @@ type spawn struct {
 func (s *supervisor) planSpawn(nListen int) (*spawn, error) {
 	path, err := exec.LookPath(s.cfg.Args[0])
 	if err != nil {
-		code := ExitNotFound
-		if errors.Is(err, os.ErrPermission) {
-			code = ExitCannotExec
-		}
-		return nil, &Error{Code: code, Err: fmt.Errorf("cannot run %q: %w", s.cfg.Args[0], err)}
+		return nil, &Error{Code: lookPathCode(err), Err: fmt.Errorf("cannot run %q: %w", s.cfg.Args[0], err)}
 	}
 	stdio := [3]*os.File{s.cfg.Stdin, s.cfg.Stdout, s.cfg.Stderr}
 	for i, def := range [3]*os.File{os.Stdin, os.Stdout, os.Stderr} {
@@ -60,24 +56,23 @@ func (s *supervisor) planSpawn(nListen int) (*spawn, error) {
 // refused with the cgroup (clone3 missing, a cgroup that cannot take
 // processes) is retried without it.
 func (s *supervisor) start(sp *spawn) error {
-	var cgErr error
 	if s.cg != nil {
-		sp.attr.Sys.UseCgroupFD, sp.attr.Sys.CgroupFD = true, int(s.cg.dir.Fd())
+		sp.attr.Sys.UseCgroupFD, sp.attr.Sys.CgroupFD = true, s.cg.dirFD()
 		pid, err := s.forkExec(sp)
-		s.cg.closeDir()
 		if err == nil {
 			s.cmdPid = pid
 			return nil
 		}
-		cgErr = err
-		path := s.cg.fs.Path(s.cg.rel)
+		path := s.cg.path
 		s.dropCgroup()
 		sp.attr.Sys.UseCgroupFD, sp.attr.Sys.CgroupFD = false, 0
-		defer func() {
-			if s.cmdPid != 0 { // it was the cgroup, not CMD
-				s.log.Info("orphand init: cannot start CMD in a cgroup of its own; going on without one", "cgroup", path, "err", cgErr)
-			}
-		}()
+		pid, err2 := s.forkExec(sp)
+		if err2 != nil {
+			return err2 // CMD's fault, not the cgroup's
+		}
+		s.log.Info("orphand init: cannot start CMD in a cgroup of its own; going on without one", "cgroup", path, "err", err)
+		s.cmdPid = pid
+		return nil
 	}
 	pid, err := s.forkExec(sp)
 	if err != nil {
@@ -95,6 +90,16 @@ func (s *supervisor) forkExec(sp *spawn) (int, error) {
 		return 0, &Error{Code: execFailureCode(err), Err: fmt.Errorf("cannot run %q: %w", s.cfg.Args[0], err)}
 	}
 	return pid, nil
+}
+
+// lookPathCode maps a failure to find CMD to init's exit code, as a shell
+// does: 127 when there is no such file, 126 when there is one that cannot
+// be executed (a directory, no permission).
+func lookPathCode(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return ExitNotFound
+	}
+	return ExitCannotExec
 }
 
 // execFailureCode maps an error of fork/exec to init's exit code.

@@ -2,6 +2,7 @@ package pid1_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -111,6 +112,74 @@ func TestTerminalGoesToCMD(t *testing.T) {
 			}
 			if wantSid := map[bool]string{false: initPid, true: f["pid"]}[tc.setsid]; f["sid"] != wantSid {
 				t.Errorf("CMD's session is %s, want %s (init is %s): %v", f["sid"], wantSid, initPid, f)
+			}
+		})
+	}
+}
+
+// TestTerminalInterruptReachesCMDOnce: ^C typed on the terminal (init is
+// the session leader, as PID 1 of `docker run -t` is) goes to the terminal's
+// foreground process group, CMD's: CMD gets each ^C once, and init none —
+// else it would forward it too, and two of them would escalate. The
+// default (tini's way) and dumb-init's setsid mode.
+func TestTerminalInterruptReachesCMDOnce(t *testing.T) {
+	for _, env := range []string{"", "DUMB_INIT_SETSID=1"} {
+		t.Run("env "+env, func(t *testing.T) {
+			t.Parallel()
+			needBinaries(t)
+			cg := newTestCgroup(t)
+			dir, err := cg.fs.OpenDir(cg.rel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close()
+			master, slave := openPty(t)
+			cmd := exec.Command(bin.init, "--", "sh", "-c",
+				`trap 'echo got INT' INT; echo ready; while :; do read -r l; [ "$l" = quit ] && exit 0; done`)
+			cmd.Env = append(os.Environ(), env)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0, UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+			var out testutil.SyncBuffer
+			copied := make(chan struct{})
+			go func() {
+				defer close(copied)
+				buf := make([]byte, 4096)
+				for {
+					n, err := master.Read(buf)
+					_, _ = out.Write(buf[:n])
+					if err != nil {
+						return // EIO once the last slave is closed
+					}
+				}
+			}()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				<-done
+				slave.Close()
+				<-copied
+			})
+			waitFor(t, "ready", func() bool { return strings.Contains(out.String(), "ready") })
+			for i := 1; i <= 2; i++ {
+				if _, err := master.Write([]byte{0x03}); err != nil { // ^C
+					t.Fatal(err)
+				}
+				waitFor(t, fmt.Sprintf("got INT x%d", i), func() bool { return strings.Count(out.String(), "got INT") >= i })
+			}
+			if _, err := master.Write([]byte("quit\n")); err != nil {
+				t.Fatal(err)
+			}
+			err = <-done
+			done <- err // for the cleanup
+			if err != nil {
+				t.Fatalf("init: %v (CMD killed by an escalation?)\n%s", err, out.String())
+			}
+			if n := strings.Count(out.String(), "got INT"); n != 2 {
+				t.Errorf("CMD got %d SIGINTs for 2 ^C:\n%s", n, out.String())
 			}
 		})
 	}

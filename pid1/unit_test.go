@@ -33,7 +33,7 @@ func TestExitCode(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	ok := Config{Args: []string{"true"}}
-	if err := ok.validate(); err != nil {
+	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config refused: %v", err)
 	}
 	for name, c := range map[string]Config{
@@ -46,11 +46,11 @@ func TestValidate(t *testing.T) {
 		"bad exit code":  {Args: []string{"x"}, ExpectedCodes: []int{256}},
 		"negative codes": {Args: []string{"x"}, ExpectedCodes: []int{-1}},
 	} {
-		if err := c.validate(); err == nil {
+		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if err := (&Config{}).validate(); !errors.Is(err, ErrNoCommand) {
+	if err := (&Config{}).Validate(); !errors.Is(err, ErrNoCommand) {
 		t.Errorf("no command: %v, want ErrNoCommand", err)
 	}
 }
@@ -68,24 +68,24 @@ func TestGraceDefaults(t *testing.T) {
 }
 
 func TestForwarded(t *testing.T) {
-	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGKILL, syscall.SIGSTOP, 0, 65} {
+	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPIPE, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGPROF, syscall.SIGKILL, syscall.SIGSTOP, 32, 33, 34, 0, 65} {
 		if Forwarded(s) {
 			t.Errorf("%v is forwarded", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT, 34, 64} {
+	for _, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGTSTP, syscall.SIGCONT, 35, 64} {
 		if !Forwarded(s) {
 			t.Errorf("%v is not forwarded", s)
 		}
 	}
 	caught := caughtSignals()
-	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGTERM} {
-		if !slices.Contains(caught, os.Signal(s)) {
+	for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGPIPE, syscall.SIGTERM, syscall.SIGTTOU, 35, 64} {
+		if !slices.Contains(caught, s) {
 			t.Errorf("%v is not caught", s)
 		}
 	}
-	for _, s := range []syscall.Signal{syscall.SIGURG, syscall.SIGKILL, 32, 33} {
-		if slices.Contains(caught, os.Signal(s)) {
+	for _, s := range []syscall.Signal{syscall.SIGURG, syscall.SIGKILL, syscall.SIGPROF, 32, 33, 34} {
+		if slices.Contains(caught, s) {
 			t.Errorf("%v is caught", s)
 		}
 	}
@@ -128,7 +128,7 @@ func FuzzParseRewrite(f *testing.F) {
 			t.Fatalf("ParseRewrite(%q) = %v, %v: out of range", spec, from, to)
 		}
 		c := Config{Args: []string{"x"}, Rewrite: map[syscall.Signal]syscall.Signal{from: to}}
-		if err := c.validate(); err != nil {
+		if err := c.Validate(); err != nil {
 			t.Fatalf("ParseRewrite(%q) gave a rewrite validate refuses: %v", spec, err)
 		}
 	})
@@ -200,5 +200,69 @@ func TestExecWithListenPIDRefusesWithoutMarker(t *testing.T) {
 	}
 	if err := ExecWithListenPID([]string{"/bin/true"}); err == nil {
 		t.Fatal("accepted a command line without argv")
+	}
+}
+
+func TestSignalNames(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want syscall.Signal
+	}{
+		{"TERM", syscall.SIGTERM},
+		{"sigterm", syscall.SIGTERM},
+		{" SIGKILL ", syscall.SIGKILL},
+		{"15", syscall.SIGTERM},
+		{"IOT", syscall.SIGABRT},
+		{"CLD", syscall.SIGCHLD},
+		{"POLL", syscall.SIGIO},
+		{"STKFLT", 16},
+		{"PWR", syscall.SIGPWR},
+		{"RTMIN", 34},
+		{"SIGRTMIN+3", 37},
+		{"RTMAX", 64},
+		{"rtmax-2", 62},
+		{"64", 64},
+	} {
+		if got, err := ParseSignal(tc.in); err != nil || got != tc.want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "0", "65", "-1", "NOPE", "RTMIN-1", "RTMAX+1", "RTMIN+31", "RTMIN+", "RTMIN*2"} {
+		if got, err := ParseSignal(bad); err == nil {
+			t.Errorf("ParseSignal(%q) = %v, want an error", bad, got)
+		}
+	}
+	for sig, want := range map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", 34: "SIGRTMIN", 37: "SIGRTMIN+3", 64: "SIGRTMAX", 32: "32"} {
+		if got := SignalName(sig); got != want {
+			t.Errorf("SignalName(%d) = %q, want %q", int(sig), got, want)
+		}
+	}
+	for s := syscall.Signal(1); s <= 64; s++ {
+		if s == 32 || s == 33 {
+			continue // unnamed
+		}
+		if got, err := ParseSignal(SignalName(s)); err != nil || got != s {
+			t.Errorf("ParseSignal(SignalName(%d)) = %v, %v", int(s), got, err)
+		}
+	}
+}
+
+// TestEscalationSeesTheRewrittenSignal: the rule is fed what is forwarded.
+func TestEscalationSeesTheRewrittenSignal(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	rw := map[syscall.Signal]syscall.Signal{syscall.SIGINT: syscall.SIGTERM, syscall.SIGUSR1: syscall.SIGINT, syscall.SIGHUP: 0}
+	if rewritten(rw, syscall.SIGHUP) != 0 || rewritten(rw, syscall.SIGQUIT) != syscall.SIGQUIT {
+		t.Fatal("rewritten")
+	}
+	e := escalation{window: time.Minute}
+	for i, s := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGINT} {
+		if e.observe(rewritten(rw, s), t0.Add(time.Duration(i)*time.Second)) {
+			t.Errorf("-r INT:TERM: signal %d (%v) escalated", i, s)
+		}
+	}
+	e = escalation{window: time.Minute}
+	e.observe(rewritten(rw, syscall.SIGTERM), t0)
+	if !e.observe(rewritten(rw, syscall.SIGUSR1), t0.Add(time.Second)) {
+		t.Error("-r USR1:INT: a SIGUSR1 after SIGTERM did not escalate")
 	}
 }

@@ -33,15 +33,15 @@ import (
 
 // childWaiter is the goroutine that reaps while CMD runs.
 type childWaiter struct {
-	restore func() error  // puts SIGCHLD's previous disposition back
-	done    chan struct{} // closed when the goroutine has returned
-	err     error         // why it returned before reaping CMD; read after done
+	done chan struct{} // closed when the goroutine has returned
+	err  error         // why it returned before reaping CMD; read after done
 }
 
-// startWaiter sets SIGCHLD to SIG_DFL and starts the waiter. It returns nil
-// when SIGCHLD's disposition cannot be changed: Run then reaps on SIGCHLD
-// through os/signal.
-func (s *supervisor) startWaiter() *childWaiter {
+// takeSIGCHLD sets SIGCHLD to SIG_DFL for the waiter, before CMD starts, and
+// returns the function that puts Go's handler back. It returns nil when the
+// disposition cannot be changed (or a test forces the fallback): Run then
+// reaps on SIGCHLD through os/signal.
+func (s *supervisor) takeSIGCHLD() (restore func() error) {
 	if testknobs.ReapOnSIGCHLD {
 		s.log.Debug("orphand init: reaping on SIGCHLD through os/signal", "reason", "forced by a test")
 		return nil
@@ -51,7 +51,27 @@ func (s *supervisor) startWaiter() *childWaiter {
 		s.log.Debug("orphand init: reaping on SIGCHLD through os/signal", "reason", err)
 		return nil
 	}
-	w := &childWaiter{restore: restore, done: make(chan struct{})}
+	return restore
+}
+
+// putBackSIGCHLD gives SIGCHLD its Go handler back, once.
+func (s *supervisor) putBackSIGCHLD() {
+	if s.restoreCHLD == nil {
+		return
+	}
+	if err := s.restoreCHLD(); err != nil {
+		s.log.Error("orphand init: cannot restore SIGCHLD's handler; zombies may be left until init exits", "err", err)
+	}
+	s.restoreCHLD = nil
+}
+
+// startWaiter starts the waiter, unless SIGCHLD could not be taken: Run
+// then reaps on SIGCHLD through os/signal.
+func (s *supervisor) startWaiter() *childWaiter {
+	if s.restoreCHLD == nil {
+		return nil
+	}
+	w := &childWaiter{done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		// One thread sleeps in waitid and reaps when it wakes; measured,
@@ -87,10 +107,9 @@ func (w *childWaiter) stop(s *supervisor) {
 	<-w.done
 	if w.err != nil {
 		s.log.Warn("orphand init: the reaper stopped; reaping on SIGCHLD instead", "err", w.err)
+		s.reg.wait() // SIGCHLD must reach s.sigc before it is needed
 	}
-	if err := w.restore(); err != nil {
-		s.log.Error("orphand init: cannot restore SIGCHLD's handler; zombies may be left until init exits", "err", err)
-	}
+	s.putBackSIGCHLD()
 }
 
 // doneChan is nil (never ready) for a nil waiter.
@@ -118,6 +137,7 @@ func defaultSIGCHLD() (restore func() error, err error) {
 	return func() error { return rtSigaction(syscall.SIGCHLD, &old, nil) }, nil
 }
 
+// rtSigaction is rt_sigaction(2); a nil act only reads the disposition.
 func rtSigaction(sig syscall.Signal, act, old *kernelSigaction) error {
 	_, _, errno := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig),
 		uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), kernelSigsetSize, 0, 0)

@@ -53,6 +53,8 @@ func (w *Watcher) Close() error { return nil }
 type Reaper struct{}
 
 // Reap is not supported on this system.
+//
+// Deprecated: use StartReaper.
 func Reap() error { return ErrUnsupported }
 
 // StartReaper is not supported on this system.

@@ -39,6 +39,10 @@ type ReaperConfig struct {
 	// beyond that each status is dropped, counted ([Reaper.Dropped]) and
 	// logged at Warn level with its pid. Statuses still queued when the
 	// reaper stops are dropped the same way. The reaper never closes it.
+	// When the reader closes it (go-reaper's users do, to stop listening),
+	// the reaper says so once at Warn level and goes on reaping, sending
+	// nothing more: a send on a closed channel panics, and a PID 1 that
+	// panics takes its container down with it.
 	StatusChannel chan ReapStatus
 	// StatusBacklog bounds the queue in front of StatusChannel; 0 means
 	// 4096.

@@ -27,6 +27,7 @@ type Reaper struct {
 	kick   chan reapRequest
 	poke   chan struct{} // a claim was released: look again (buffered, 1)
 	queue  statusQueue
+	closed bool // StatusChannel was closed by its reader; run's goroutine only
 	drops  atomic.Uint64
 	reaped atomic.Uint64
 	done   chan struct{} // closed when run has returned
@@ -67,12 +68,25 @@ var pidfdProbe = func() error {
 
 // Reap starts a reaper for the rest of the process's life with go-reaper's
 // defaults (any child, PID 1 check on), logging to slog.Default(), and
-// returns at once: the reaping happens on a goroutine of its own. Both
-// `proctree.Reap()` and go-reaper's idiom `go proctree.Reap()` work. It
-// returns [ErrNotPid1] in a process that is neither PID 1 nor a subreaper.
-// Use [StartReaper] to configure it, stop it or receive statuses.
+// returns at once: the reaping happens on a goroutine of its own. It fails
+// with [ErrNotPid1] in a process that is neither PID 1 nor a subreaper, and
+// with [ErrReaperRunning] when a reaper already runs.
+//
+// go-reaper's idiom `go reaper.Reap()` discards whatever Reap returns, so
+// Reap also logs its failure at Error level on slog.Default() (stderr unless
+// the program set another default): a process that does not reap is never
+// silent about it.
+//
+// Deprecated: use [StartReaper]. It returns its error synchronously,
+// before anything runs in the background, together with the *Reaper that
+// stops the reaping and waits for it, so there is no reason to start it
+// with `go` and lose the error.
 func Reap() error {
 	_, err := StartReaper(context.Background(), ReaperConfig{Pid: -1})
+	if err != nil {
+		slog.Default().Error("proctree: Reap: not reaping orphaned children", "err", err,
+			"fix", "run the program as PID 1 of its container, or call proctree.StartReaper with EnableChildSubreaper (DisablePid1Check reaps own children only)")
+	}
 	return err
 }
 
@@ -185,28 +199,65 @@ func (r *Reaper) run(ctx context.Context) {
 			timerC = timer.C
 			backoff = min(2*backoff, deferredRecheckMax)
 		}
-		var out chan<- ReapStatus
-		var next ReapStatus
-		if r.queue.len() > 0 {
-			out, next = r.cfg.StatusChannel, r.queue.peek()
-		}
-		select {
-		case <-ctx.Done():
+		w, req := r.next(ctx, timerC)
+		switch w {
+		case wakeStop:
 			r.flushOnStop()
 			return
-		case <-r.sigc:
-			deferred = r.drain(nil)
-		case <-r.poke:
-			deferred = r.drain(nil)
-		case <-timerC:
+		case wakeTimer:
 			timer, timerC = nil, nil
 			deferred = r.drain(nil)
-		case req := <-r.kick:
+		case wakeKick:
 			deferred = r.drain(req.extra)
 			close(req.done)
-		case out <- next:
+		case wakeSent:
 			r.queue.pop()
+		case wakeClosed:
+			r.markClosed()
+		default: // wakeExit
+			deferred = r.drain(nil)
 		}
+	}
+}
+
+// wake is what ended the reaper's sleep.
+type wake int
+
+const (
+	wakeExit   wake = iota // SIGCHLD, or a claim released: look for zombies
+	wakeStop               // ctx is done
+	wakeTimer              // time to look at deferred zombies again
+	wakeKick               // a reapRequest
+	wakeSent               // StatusChannel took the head of the queue
+	wakeClosed             // StatusChannel was closed by its reader
+)
+
+// next sleeps until something needs the reaper, offering the head of the
+// status queue to StatusChannel meanwhile.
+func (r *Reaper) next(ctx context.Context, timerC <-chan time.Time) (w wake, req reapRequest) {
+	var out chan<- ReapStatus
+	var head ReapStatus
+	if r.queue.len() > 0 && !r.closed {
+		out, head = r.cfg.StatusChannel, r.queue.peek()
+	}
+	defer func() {
+		if sendOnClosed(recover()) {
+			w = wakeClosed
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		return wakeStop, req
+	case <-r.sigc:
+		return wakeExit, req
+	case <-r.poke:
+		return wakeExit, req
+	case <-timerC:
+		return wakeTimer, req
+	case req = <-r.kick:
+		return wakeKick, req
+	case out <- head:
+		return wakeSent, req
 	}
 }
 
@@ -238,15 +289,14 @@ func (r *Reaper) deliver(st ReapStatus) {
 			r.log.Debug("proctree: reaped", "pid", st.Pid, "status", describeStatus(st.WaitStatus))
 		}
 	}
-	if r.cfg.StatusChannel == nil {
+	if r.cfg.StatusChannel == nil || r.closed {
 		return
 	}
-	if r.queue.len() == 0 {
-		select {
-		case r.cfg.StatusChannel <- st:
-			return
-		default:
-		}
+	if r.queue.len() == 0 && r.trySend(st) {
+		return
+	}
+	if r.closed {
+		return
 	}
 	if !r.queue.push(st) {
 		r.drop(st, "status channel and backlog full")
@@ -261,12 +311,14 @@ func (r *Reaper) drop(st ReapStatus, why string) {
 // flushOnStop hands over what the channel takes now and drops the rest.
 func (r *Reaper) flushOnStop() {
 	for r.queue.len() > 0 {
-		select {
-		case r.cfg.StatusChannel <- r.queue.peek():
+		if r.trySend(r.queue.peek()) {
 			r.queue.pop()
-		default:
-			r.drop(r.queue.pop(), "reaper stopped")
+			continue
 		}
+		if r.closed {
+			return // markClosed emptied the queue
+		}
+		r.drop(r.queue.pop(), "reaper stopped")
 	}
 }
 

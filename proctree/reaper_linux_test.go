@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/orphand/orphand/internal/testutil"
 )
 
 func init() {
@@ -477,4 +479,67 @@ func TestStatusQueue(t *testing.T) {
 	if q.len() != 0 || q.buf != nil {
 		t.Fatalf("empty queue keeps %d, %v", q.len(), q.buf)
 	}
+}
+
+// TestReaperSurvivesClosedStatusChannel runs a PID 1 (in a new pid
+// namespace) whose reader closes StatusChannel, once while statuses are
+// queued for it and once while it is empty, as go-reaper's examples do: the
+// reaper must not panic with "send on closed channel", and must go on
+// reaping.
+func TestReaperSurvivesClosedStatusChannel(t *testing.T) {
+	testutil.RequireRoot(t)
+	unshare := testutil.RequireCommand(t, "unshare")
+	cmd := exec.Command(unshare, "--pid", "--fork", "--mount-proc", "--kill-child", testbinPath(t), "closed-status")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "ok\n") || strings.Contains(string(out), "panic") {
+		t.Fatalf("output:\n%s", out)
+	}
+	if c := strings.Count(string(out), "StatusChannel was closed by its reader"); c != 2 {
+		t.Errorf("the closed channel was reported %d times, want once per reaper:\n%s", c, out)
+	}
+}
+
+// TestGoReapLogsItsError runs go-reaper's idiom, `go proctree.Reap()`, in a
+// process that is neither PID 1 nor a subreaper: the goroutine discards
+// Reap's error, which must therefore reach the log.
+func TestGoReapLogsItsError(t *testing.T) {
+	out, err := exec.Command(testbinPath(t), "go-reap").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"not reaping orphaned children", "not PID 1 nor a child subreaper", "EnableChildSubreaper"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("log does not say %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestTrySendToClosedChannel(t *testing.T) {
+	ch := make(chan ReapStatus, 1)
+	var logs bytes.Buffer
+	r := &Reaper{cfg: ReaperConfig{StatusChannel: ch}, log: slog.New(slog.NewTextHandler(&logs, nil)), queue: statusQueue{max: 4}}
+	r.queue.push(ReapStatus{Pid: 7})
+	close(ch)
+	if r.trySend(ReapStatus{Pid: 8}) {
+		t.Fatal("a closed channel took a status")
+	}
+	if !r.closed || r.queue.len() != 0 || r.Dropped() != 1 {
+		t.Fatalf("closed %v, queued %d, dropped %d; want true, 0, 1", r.closed, r.queue.len(), r.Dropped())
+	}
+	r.deliver(ReapStatus{Pid: 9}) // must neither panic nor queue
+	if r.queue.len() != 0 || r.Reaped() != 1 {
+		t.Fatalf("after close: queued %d, reaped %d", r.queue.len(), r.Reaped())
+	}
+	if c := strings.Count(logs.String(), "closed by its reader"); c != 1 {
+		t.Errorf("logged %d times, want once:\n%s", c, logs.String())
+	}
+	defer func() {
+		if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "boom") {
+			t.Errorf("another panic was swallowed or changed: %v", p)
+		}
+	}()
+	sendOnClosed("boom")
 }

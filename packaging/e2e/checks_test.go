@@ -22,6 +22,7 @@ var (
 		"/lib/systemd/system/orphand.service",
 		"/lib/systemd/system/orphand.socket",
 		"/usr/bin/orphanctl",
+		"/usr/bin/orphand-init",
 		"/usr/sbin/orphand",
 		"/usr/share/bash-completion/completions/orphanctl",
 		"/usr/share/doc/orphand/changelog.gz",
@@ -29,12 +30,14 @@ var (
 		"/usr/share/fish/vendor_completions.d/orphanctl.fish",
 		"/usr/share/lintian/overrides/orphand",
 		"/usr/share/man/man1/orphanctl.1.gz",
+		"/usr/share/man/man1/orphand-init.1.gz",
 		"/usr/share/man/man8/orphand.8.gz",
 		"/usr/share/zsh/vendor-completions/_orphanctl",
 	}
 	rpmFiles = []string{
 		"/etc/orphand/orphand.toml",
 		"/usr/bin/orphanctl",
+		"/usr/bin/orphand-init",
 		"/usr/lib/systemd/system/orphand.service",
 		"/usr/lib/systemd/system/orphand.socket",
 		"/usr/sbin/orphand",
@@ -43,10 +46,11 @@ var (
 		"/usr/share/licenses/orphand/LICENSE",
 		"/usr/share/licenses/orphand/copyright",
 		"/usr/share/man/man1/orphanctl.1.gz",
+		"/usr/share/man/man1/orphand-init.1.gz",
 		"/usr/share/man/man8/orphand.8.gz",
 		"/usr/share/zsh/site-functions/_orphanctl",
 	}
-	executables = []string{"/usr/bin/orphanctl", "/usr/sbin/orphand"}
+	executables = []string{"/usr/bin/orphanctl", "/usr/bin/orphand-init", "/usr/sbin/orphand"}
 )
 
 // debArch and rpmArch name this machine's architecture as build.sh does.
@@ -146,7 +150,10 @@ func checkTree(t *testing.T, root, version string) {
 	if got := strings.TrimSpace(mustRun(t, filepath.Join(root, "usr/bin/orphanctl"), "--version")); got != "orphanctl "+version {
 		t.Errorf("orphanctl --version = %q, want \"orphanctl %s\"", got, version)
 	}
-	for _, page := range []string{"usr/share/man/man8/orphand.8.gz", "usr/share/man/man1/orphanctl.1.gz"} {
+	if got := strings.TrimSpace(mustRun(t, filepath.Join(root, "usr/bin/orphand-init"), "--version")); got != "orphand-init "+version {
+		t.Errorf("orphand-init --version = %q, want \"orphand-init %s\"", got, version)
+	}
+	for _, page := range []string{"usr/share/man/man8/orphand.8.gz", "usr/share/man/man1/orphanctl.1.gz", "usr/share/man/man1/orphand-init.1.gz"} {
 		text := gunzip(t, filepath.Join(root, page))
 		if strings.Contains(text, "@DATE@") || strings.Contains(text, "@VERSION@") {
 			t.Errorf("%s: placeholders left in the page", page)

@@ -36,7 +36,7 @@ func hostBinaries(t *testing.T) (orphand, orphanctl string) {
 			return
 		}
 		binDir = dir
-		_, binErr = command(repoRoot, "env", "CGO_ENABLED=0", gotool, "build", "-o", dir+"/", "./cmd/orphand", "./cmd/orphanctl")
+		_, binErr = command(repoRoot, "env", "CGO_ENABLED=0", gotool, "build", "-o", dir+"/", "./cmd/orphand", "./cmd/orphand-init", "./cmd/orphanctl")
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
@@ -162,10 +162,41 @@ func TestOrphandManPage(t *testing.T) {
 	}
 }
 
-// TestManPagesRender: man renders both pages without a warning.
+// TestOrphandInitManPage: orphand-init(1) documents every flag and
+// environment variable of orphand-init --help.
+func TestOrphandInitManPage(t *testing.T) {
+	hostBinaries(t)
+	page := readPage(t, "orphand-init.1")
+	help := mustRun(t, filepath.Join(binDir, "orphand-init"), "--help")
+	var flags []string
+	for _, line := range section(help, "Flags") {
+		col, _, _ := strings.Cut(strings.TrimSpace(line), "  ")
+		for _, m := range initFlagRE.FindAllStringSubmatch(col, -1) {
+			flags = append(flags, m[2])
+		}
+	}
+	if len(flags) < 20 {
+		t.Fatalf("found only %d flags in orphand-init --help: %q", len(flags), flags)
+	}
+	for _, flag := range flags {
+		if !strings.Contains(page, roff(flag)) {
+			t.Errorf("orphand-init(1) does not document %s", flag)
+		}
+	}
+	for _, line := range section(help, "Environment") {
+		if v := strings.Fields(line)[0]; !strings.Contains(page, ".B "+v) {
+			t.Errorf("orphand-init(1) does not document the environment variable %s", v)
+		}
+	}
+}
+
+// initFlagRE finds the flags in the first column of a help line.
+var initFlagRE = regexp.MustCompile(`(^|[ ,])(-{1,2}[a-zA-Z][a-z0-9-]*)`)
+
+// TestManPagesRender: man renders every page without a warning.
 func TestManPagesRender(t *testing.T) {
 	man := testutil.RequireCommand(t, "man")
-	for _, name := range []string{"orphand.8", "orphanctl.1"} {
+	for _, name := range []string{"orphand.8", "orphand-init.1", "orphanctl.1"} {
 		cmd := exec.Command(man, "--warnings", "-E", "UTF-8", "-l", filepath.Join("..", "man", name))
 		cmd.Env = append(os.Environ(), "MANWIDTH=80", "MAN_KEEP_FORMATTING=0", "LC_ALL=C.UTF-8")
 		var stdout, stderr bytes.Buffer

@@ -4,21 +4,30 @@
 //	testhelper init CMD ARGS…
 //	testhelper init-sigchld CMD ARGS…
 //	testhelper exec-reaper CMD ARGS…
+//	testhelper sigstate [ignore=SIG,…] [block=SIG,…] CMD ARGS…
+//	testhelper catch
 //
 // nosubreaper runs CMD under a seccomp filter that makes
 // prctl(PR_SET_CHILD_SUBREAPER) fail with EINVAL, as a restrictive container
 // profile (or a kernel before 3.4) would: the way to put `orphand init` in
 // the "neither PID 1 nor a subreaper" situation for real.
 //
-// init is pid1.Run with its defaults in a binary of its own, for the
-// benchmarks: what `orphand init` would cost in start-up time and memory
-// without the agent's packages linked in. init-sigchld is the same with
-// Run's fallback forced: reaping on SIGCHLD through os/signal rather than on
-// its waiter goroutine (testknobs.ReapOnSIGCHLD).
+// init is pid1.Run with its defaults, as orphand-init runs it but without
+// its command line; init-sigchld is the same with Run's fallback forced, for
+// the benchmarks: reaping on SIGCHLD through os/signal rather than on its
+// waiter goroutine (testknobs.ReapOnSIGCHLD).
 //
 // exec-reaper is the other way an init could be built, also for the
 // benchmarks: proctree.StartReaper reaping orphans while os/exec runs CMD
 // and waits for it (pid1.Start's design, the library way).
+//
+// sigstate executes CMD with the signals named ignored (SIG_IGN) and
+// blocked, as nohup, a shell's background job or a careless parent leave
+// them: the state an init must pass on.
+//
+// catch is a CMD that reports every signal it receives: it prints "ready"
+// once it catches them all, then "got N" for each signal N, and exits 0
+// after SIGTERM.
 package main
 
 import (
@@ -36,6 +45,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "catch" {
+		catch()
+	}
 	if len(os.Args) < 3 {
 		fmt.Fprintln(os.Stderr, "usage: testhelper nosubreaper|init|init-sigchld|exec-reaper CMD ARGS…")
 		os.Exit(2)
@@ -48,6 +60,11 @@ func main() {
 		}
 	case "exec-reaper":
 		os.Exit(execReaper(os.Args[2:]))
+	case "sigstate":
+		if err := sigState(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "testhelper:", err)
+			os.Exit(1)
+		}
 	case "init-sigchld":
 		testknobs.ReapOnSIGCHLD = true
 		fallthrough

@@ -3,6 +3,8 @@
 //
 //	testbin pdeath [late]   arm SIGUSR1 as the parent-death signal and report on fd 3
 //	testbin init CMD ARGS…  a minimal PID 1: run the reaper, run CMD, exit with its status
+//	testbin closed-status   a PID 1 whose status reader closes StatusChannel (go-reaper's examples)
+//	testbin go-reap         go-reaper's idiom `go proctree.Reap()` where it cannot reap
 //
 // pdeath writes "ready PID" once armed (after "started PID" and waiting for
 // the parent to die first when late is given), then "fired" when SIGUSR1
@@ -32,6 +34,10 @@ func main() {
 	switch os.Args[1] {
 	case "pdeath":
 		err = pdeath(len(os.Args) > 2 && os.Args[2] == "late")
+	case "closed-status":
+		err = closedStatus()
+	case "go-reap":
+		err = goReap()
 	case "init":
 		var code int
 		code, err = initMain(os.Args[2:])

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,6 +34,17 @@ var bin struct {
 }
 
 func TestMain(m *testing.M) {
+	// Children inherit ignored signals, and init passes an inherited
+	// SIG_IGN on to CMD instead of catching the signal (as tini does): run
+	// under nohup, every test that sends init SIGHUP would fail. The Go
+	// runtime keeps only SIGHUP and SIGINT ignored from the start; caught
+	// instead (and dropped, as before), they reach children as SIG_DFL. A
+	// test that wants them ignored says so itself (inherit_linux_test.go).
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if signal.Ignored(sig) {
+			signal.Notify(make(chan os.Signal, 1), sig)
+		}
+	}
 	code := m.Run()
 	if bin.dir != "" {
 		os.RemoveAll(bin.dir)

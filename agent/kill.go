@@ -192,6 +192,13 @@ func (a *Agent) empty(ctx context.Context, g *group, opts cgroup.KillOptions) (c
 // finishKill records the end of a kill; emptied is when the group became
 // empty.
 func (a *Agent) finishKill(g *group, res cgroup.KillResult, emptied time.Time, err error) {
+	if err == nil {
+		// Before anyone can see the group dead: whoever then looks (a kill
+		// request's answer, an event, show) finds its pidfds gone from the
+		// fd store too. A crash in between leaves names for an ending group,
+		// which the next start drops (syncFDStore).
+		a.unstoreGroupFDs(g)
+	}
 	a.mu.Lock()
 	if err != nil {
 		g.killErr = err
@@ -209,7 +216,6 @@ func (a *Agent) finishKill(g *group, res cgroup.KillResult, emptied time.Time, e
 	a.mu.Unlock()
 	a.log.Info("group killed", "group", g.ID, "reason", g.KillReason, "killed", res.Killed,
 		"method", res.Method, "ms", ms)
-	a.unstoreGroupFDs(g)
 	a.closeHandles(g)
 }
 

@@ -27,6 +27,9 @@ echo "ready $ORPHAND_GROUP $!"
 wait`)
 	f := r.expect(t, "ready")
 	id, child := f[0], f[1]
+	if pid, err := strconv.Atoi(child); err == nil {
+		waitExec(t, pid, "sleep") // $! is printed before the child has exec'd sleep
+	}
 
 	if res := a.ctl(t, "ls"); res.code != 0 || !strings.Contains(res.stdout, id) || !strings.Contains(res.stdout, "cli") {
 		t.Errorf("ls: %v", res)

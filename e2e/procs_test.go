@@ -81,6 +81,23 @@ func waitGone(t testing.TB, what string, ps []*proctree.Process) {
 	}
 }
 
+// waitExec waits until pid runs the program comm: a child a shell started
+// with "prog &" has forked at once, but execs prog a moment later.
+func waitExec(t testing.TB, pid int, comm string) {
+	t.Helper()
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		st, err := proctree.ReadStat(pid)
+		if err == nil && st.Comm == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d never ran %s (last: %+v, %v)", pid, comm, st, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // stillRuns reports whether p has not exited.
 func stillRuns(p *proctree.Process) bool { return !p.Exited() }
 

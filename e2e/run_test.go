@@ -186,6 +186,7 @@ read line
 	if g.On != ipc.OnDisconnect || g.State != ipc.StateActive {
 		t.Errorf("group %+v, want an active on=disconnect group", g)
 	}
+	waitExec(t, child, "sleep") // its copy of the connection is closed by then
 	held := hold(t, child)
 	signalPid(t, pid, syscall.SIGKILL)
 	ev := events.wait(t, group, ipc.EventKilling)

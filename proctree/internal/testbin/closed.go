@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -76,7 +77,10 @@ func orphans(r *proctree.Reaper, total uint64) error {
 		deadline := time.Now().Add(30 * time.Second)
 		for n := r.Reaped(); r.Reaped() == n; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
-				return fmt.Errorf("nothing reaped within 30 s (%d so far)", n)
+				// Say where the reaper is: this was seen once under load.
+				buf := make([]byte, 1<<20)
+				buf = buf[:runtime.Stack(buf, true)]
+				return fmt.Errorf("nothing reaped within 30 s (%d so far); goroutines:\n%s", n, buf)
 			}
 		}
 	}

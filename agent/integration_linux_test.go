@@ -80,7 +80,7 @@ func subdirs(t *testing.T, dir string) []string {
 
 // startCgroupfsAgent runs an agent with the real cgroupfs backend rooted
 // at a fresh test cgroup.
-func startCgroupfsAgent(t *testing.T, cfg Config) (*testAgent, string) {
+func startCgroupfsAgent(t *testing.T, cfg Config, opts ...Option) (*testAgent, string) {
 	t.Helper()
 	rel, dir := cgroupRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -90,5 +90,5 @@ func startCgroupfsAgent(t *testing.T, cfg Config) (*testAgent, string) {
 		t.Fatalf("cgroupfs: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return startAgent(t, cfg, b), dir
+	return startAgent(t, cfg, b, opts...), dir
 }

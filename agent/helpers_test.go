@@ -56,7 +56,7 @@ type testAgent struct {
 
 // startAgent runs an agent until the test ends; the cleanup checks that Run
 // returned without error.
-func startAgent(t *testing.T, cfg Config, b cgroup.Backend, opts ...Option) *testAgent {
+func startAgent(t testing.TB, cfg Config, b cgroup.Backend, opts ...Option) *testAgent {
 	t.Helper()
 	dir := testutil.ReachableTempDir(t) // a client of another uid connects too
 	sock := filepath.Join(dir, "orphand.sock")
@@ -85,7 +85,7 @@ func startAgent(t *testing.T, cfg Config, b cgroup.Backend, opts ...Option) *tes
 // closed ready). The stop it returns cancels Run, waits for it, reports its
 // error and then calls after (nil for nothing), once however often it is
 // called. If Run ends before ready, runAgent calls after and fails the test.
-func runAgent(t *testing.T, a *Agent, ln net.Listener, ready <-chan struct{}, after func()) (stop func()) {
+func runAgent(t testing.TB, a *Agent, ln net.Listener, ready <-chan struct{}, after func()) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

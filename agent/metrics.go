@@ -45,7 +45,8 @@ var killReasons = []string{reasonSpawnerExited, reasonDisconnect, reasonRequest,
 // check, a connection's answer to each request — in constant time: a
 // scrape reads them and never walks the groups. The children of every
 // label value known in advance are resolved once, here, so that an update
-// is an atomic add. Safe for concurrent use; the maps are read-only.
+// is an atomic add. Safe for concurrent use; the maps are read-only. A nil
+// *metrics counts nothing: the benchmarks compare an agent without them.
 type metrics struct {
 	own *prometheus.Registry // the agent's own metrics: what status reports
 	all prometheus.Gatherers // own, the Go runtime's and the process's: what is served
@@ -106,6 +107,9 @@ func newMetrics(started time.Time) *metrics {
 // for from means it was not counted (registered, restored), "" for to that
 // it is no longer (forgotten).
 func (m *metrics) stateChanged(from, to string) {
+	if m == nil {
+		return
+	}
 	if g := m.groups[from]; g != nil {
 		g.Dec()
 	}
@@ -116,6 +120,9 @@ func (m *metrics) stateChanged(from, to string) {
 
 // stuckChanged counts a group that became stuck (true) or no longer is.
 func (m *metrics) stuckChanged(stuck bool) {
+	if m == nil {
+		return
+	}
 	d := 1.0
 	if !stuck {
 		d = -1
@@ -126,6 +133,9 @@ func (m *metrics) stuckChanged(stuck bool) {
 
 // killStarted counts a kill that begins for reason.
 func (m *metrics) killStarted(reason string) {
+	if m == nil {
+		return
+	}
 	if c := m.killsBy[reason]; c != nil {
 		c.Inc()
 		return
@@ -136,6 +146,9 @@ func (m *metrics) killStarted(reason string) {
 // killEnded records a kill that emptied its group: took is from its cause
 // to empty, killed the processes it found alive.
 func (m *metrics) killEnded(took time.Duration, killed int) {
+	if m == nil {
+		return
+	}
 	m.killDuration.Observe(took.Seconds())
 	m.processesKilled.Add(float64(killed))
 }
@@ -143,6 +156,9 @@ func (m *metrics) killEnded(took time.Duration, killed int) {
 // request counts a request answered with e (nil: ok). An op that is not
 // the protocol's counts as unknown, so a client cannot make up labels.
 func (m *metrics) request(op string, e *ipc.Error) {
+	if m == nil {
+		return
+	}
 	if _, known := ops[op]; !known {
 		op = opUnknown
 	}

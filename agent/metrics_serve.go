@@ -21,7 +21,7 @@ const metricsStopGrace = 2 * time.Second
 // serveMetrics starts the metrics server if Run was given a listener, and
 // returns what stops it and waits for it.
 func (a *Agent) serveMetrics() (stop func()) {
-	if a.metricsLn == nil {
+	if a.metricsLn == nil || a.metrics == nil {
 		return func() {}
 	}
 	srv := promexport.Start(a.metricsLn, a.metrics.all, a.log)

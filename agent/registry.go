@@ -41,7 +41,7 @@ func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
 	a.recordLocked(g)
 	ev.Time = now
 	a.publishLocked(g, ev)
-	a.log.Debug("group state", "group", g.ID, "from", from, "to", to, "event", ev.Event)
+	a.log.Debug("group state", append(g.logAttrs(ev.Event), "from", from, "to", to)...)
 }
 
 // lookupLocked finds a group by id for caller c, who must be allowed to act

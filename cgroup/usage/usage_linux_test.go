@@ -54,3 +54,18 @@ func TestReadRealCgroup(t *testing.T) {
 		t.Logf("%s: enabled %v, reason if missing: %q", name, slices.Contains(enabled, name), u.Unavailable[name])
 	}
 }
+
+// BenchmarkRead is what reading one group's usage costs (list reads every
+// group's; a kill reads its group's final figures before the removal).
+func BenchmarkRead(b *testing.B) {
+	testutil.RequireRoot(b)
+	rel := cgtest.Dir(b)
+	mount, _ := cgtest.Root(b)
+	r := NewReader(mount)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Read(rel); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/coreos/go-systemd/v22/journal"
 	"golang.org/x/sys/unix"
 )
 
@@ -114,24 +113,9 @@ func (c *Conn) Close() error { return unix.Close(c.fd) }
 // connected to the journal: systemd sets $JOURNAL_STREAM to the device and
 // inode ("dev:ino") of the stream it connects a service's stdout or stderr
 // to, and the variable is inherited by children whose stderr may be
-// something else entirely, so it counts only if it names fd 2.
-func StderrIsJournal() bool { return isJournalStream(2, os.Getenv("JOURNAL_STREAM")) }
-
-// isJournalStream reports whether fd is the stream env ($JOURNAL_STREAM)
-// names.
-func isJournalStream(fd int, env string) bool {
-	devStr, inoStr, ok := strings.Cut(env, ":")
-	if !ok {
-		return false
-	}
-	dev, err1 := strconv.ParseUint(devStr, 10, 64)
-	ino, err2 := strconv.ParseUint(inoStr, 10, 64)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return false
-	}
-	return st.Dev == dev && st.Ino == ino
+// something else entirely, so it counts only if it names fd 2 (go-systemd's
+// check, which compares the two). A malformed variable counts as no.
+func StderrIsJournal() bool {
+	ok, err := journal.StderrIsJournalStream()
+	return ok && err == nil
 }

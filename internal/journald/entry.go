@@ -10,6 +10,12 @@
 // attribute a field of its own; [StderrIsJournal] tells whether stderr is
 // connected to the journal ($JOURNAL_STREAM, as systemd.exec(5) documents),
 // which is when a service should use it.
+//
+// go-systemd's journal package, which the module already links, has the
+// $JOURNAL_STREAM check used here, but not the sender: its Send takes the
+// fields as a map, prints rather than fixes a field name journald would
+// refuse, and writes a large entry to an unlinked file in /dev/shm instead
+// of a sealed memfd, which systemd's own sd-journal sends.
 package journald
 
 import (

@@ -87,7 +87,7 @@ func TestJournalctlFindsFields(t *testing.T) {
 	out, err := exec.Command("systemd-run", "--unit", unit, "--wait", "--collect", "--quiet",
 		"--setenv", serviceEnv+"="+id, self).CombinedOutput()
 	if err != nil {
-		t.Fatalf("systemd-run: %v\n%s\n%s", err, out, journal(t, "-u", unit))
+		t.Fatalf("systemd-run: %v\n%s\n%s", err, out, journalText(t, "-u", unit))
 	}
 	// Every entry sent before --sync is written once it returns.
 	if out, err := exec.Command("journalctl", "--sync").CombinedOutput(); err != nil {
@@ -95,7 +95,7 @@ func TestJournalctlFindsFields(t *testing.T) {
 	}
 	entries := journalJSON(t, "-u", unit, "ORPHAND_GROUP="+id)
 	if len(entries) != 2 {
-		t.Fatalf("journalctl -u %s ORPHAND_GROUP=%s found %d entries, want 2:\n%s", unit, id, len(entries), journal(t, "-u", unit))
+		t.Fatalf("journalctl -u %s ORPHAND_GROUP=%s found %d entries, want 2:\n%s", unit, id, len(entries), journalText(t, "-u", unit))
 	}
 	reg, stuck := entries[0], entries[1]
 	for name, want := range map[string]string{
@@ -145,8 +145,8 @@ func journalJSON(t *testing.T, args ...string) []map[string]string {
 	return entries
 }
 
-// journal is the unit's log as text, for failure messages.
-func journal(t *testing.T, args ...string) string {
+// journalText is the unit's log as text, for failure messages.
+func journalText(t *testing.T, args ...string) string {
 	out, _ := exec.Command("journalctl", append([]string{"--no-pager", "-o", "short-precise"}, args...)...).CombinedOutput()
 	return string(out)
 }

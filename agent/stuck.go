@@ -144,7 +144,7 @@ func (a *Agent) unstickLocked(g *group) bool {
 // describeStuck says what is known of why pid outlives SIGKILL: its state,
 // the kernel function it waits in, its command line, and what holds it.
 func describeStuck(pid int) []any {
-	attrs := []any{"pid", pid}
+	attrs := []any{"member_pid", pid}
 	st, err := proctree.ReadStat(pid)
 	if err != nil {
 		return append(attrs, "why", "gone meanwhile")

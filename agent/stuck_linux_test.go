@@ -66,7 +66,7 @@ func TestStuckKillReportedAndCleared(t *testing.T) {
 		t.Errorf("status: groups %v, stuck_groups %d", st.Groups, st.Metrics.StuckGroups)
 	}
 	logs := ta.logs.String()
-	want := regexp.MustCompile(fmt.Sprintf(`msg="process survives SIGKILL" group=%s .* pid=%d state=D wchan=\S+ cmdline="sleep 1000" freezer_v1=%s freezer_state=FROZEN why=`,
+	want := regexp.MustCompile(fmt.Sprintf(`msg="process survives SIGKILL" group=%s .* member_pid=%d state=D wchan=\S+ cmdline="sleep 1000" freezer_v1=%s freezer_state=FROZEN why=`,
 		g.ID, sleeper, regexp.QuoteMeta(fz.Path)))
 	if !want.MatchString(logs) {
 		t.Errorf("no warning naming the stuck process (%s) in the log", want)

@@ -68,21 +68,33 @@ func newMetrics(started time.Time) *metrics {
 		own:     prometheus.NewRegistry(),
 		groups:  map[string]prometheus.Gauge{},
 		killsBy: map[string]prometheus.Counter{},
-		stuck: prometheus.NewGauge(prometheus.GaugeOpts{Name: metricStuckGroups,
-			Help: "Groups still populated stuck_after after SIGKILL (the agent keeps killing them)."}),
-		kills: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricKills,
-			Help: "Group kills begun, by reason: spawner_exited, disconnect, request, parent."}, []string{"reason"}),
-		killDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: metricKillDuration,
-			Help: "Time from a kill's cause (trigger or request) to the group being empty.", Buckets: killBuckets}),
-		processesKilled: prometheus.NewCounter(prometheus.CounterOpts{Name: metricProcessesKilled,
-			Help: "Processes that were alive when their group was killed."}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: metricRequests,
-			Help: "Requests answered, by op (unknown: not a protocol op) and result (ok, or the error code)."},
+		stuck: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: metricStuckGroups,
+			Help: "Groups still populated stuck_after after SIGKILL (the agent keeps killing them).",
+		}),
+		kills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricKills,
+			Help: "Group kills begun, by reason: spawner_exited, disconnect, request, parent.",
+		}, []string{"reason"}),
+		killDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: metricKillDuration,
+			Help: "Time from a kill's cause (trigger or request) to the group being empty.", Buckets: killBuckets,
+		}),
+		processesKilled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: metricProcessesKilled,
+			Help: "Processes that were alive when their group was killed.",
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricRequests,
+			Help: "Requests answered, by op (unknown: not a protocol op) and result (ok, or the error code).",
+		},
 			[]string{"op", "result"}),
 		requestsOK: map[string]prometheus.Counter{},
 	}
-	groups := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: metricGroups,
-		Help: "Groups the agent knows, by state; stuck groups are killing groups, counted under both."},
+	groups := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: metricGroups,
+		Help: "Groups the agent knows, by state; stuck groups are killing groups, counted under both.",
+	},
 		[]string{"state"})
 	for _, s := range []string{ipc.StateActive, ipc.StateKilling, ipc.StateDead, ipc.StateReleased, ipc.GroupsStuck} {
 		m.groups[s] = groups.WithLabelValues(s)
@@ -93,8 +105,10 @@ func newMetrics(started time.Time) *metrics {
 	for op := range ops {
 		m.requestsOK[op] = m.requests.WithLabelValues(op, resultOK)
 	}
-	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: metricBuildInfo,
-		Help: "Always 1; the label is the agent's version.", ConstLabels: prometheus.Labels{"version": version.String()}})
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: metricBuildInfo,
+		Help: "Always 1; the label is the agent's version.", ConstLabels: prometheus.Labels{"version": version.String()},
+	})
 	build.Set(1)
 	m.own.MustRegister(groups, m.stuck, m.kills, m.killDuration, m.processesKilled, m.requests, build)
 	runtime := prometheus.NewRegistry()

@@ -22,8 +22,10 @@ func TestShowStuckAndUsage(t *testing.T) {
 	}
 	var b bytes.Buffer
 	writeGroupDetails(&b, &g, nil, now)
-	for _, want := range []string{"killing (stuck)", "stuck since:", "1m30s ago", "usage:", "cpu:", "1.5s (user 1s, system 500ms)",
-		"memory:", "1.0 MiB (peak 3.0 MiB)", "pids:", "- (the pids controller is bound to cgroup v1)", "- (not enabled)"} {
+	for _, want := range []string{
+		"killing (stuck)", "stuck since:", "1m30s ago", "usage:", "cpu:", "1.5s (user 1s, system 500ms)",
+		"memory:", "1.0 MiB (peak 3.0 MiB)", "pids:", "- (the pids controller is bound to cgroup v1)", "- (not enabled)",
+	} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("show lacks %q:\n%s", want, b.String())
 		}

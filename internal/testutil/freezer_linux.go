@@ -97,7 +97,10 @@ func (f *FreezerV1) set(state string) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still reads %q %v after writing %s (%v)", file, b, freezeTimeout, state, err)
+			if err != nil {
+				return fmt.Errorf("%s: read after writing %s: %w", file, state, err)
+			}
+			return fmt.Errorf("%s still reads %q %v after writing %s", file, b, freezeTimeout, state)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -69,8 +69,8 @@ var importRules = []importRule{
 		why: "clients never link the agent",
 	},
 	{
-		from: []string{"pid1/..."}, deny: []string{"agent/...", "ipc/...", "cgroup/usage/..."},
-		why: "orphand init is a container's PID 1: it needs no agent, speaks no protocol and reads no usage (containerd/cgroups' weight)",
+		from: []string{"pid1/...", "cmd/orphand-init/..."}, deny: []string{"agent/...", "ipc/...", "cgroup/usage/..."},
+		why: "orphand init is a container's PID 1: it needs no agent, speaks no protocol and reads no usage (containerd/cgroups' weight; orphand-init's binary stays small)",
 	},
 	{
 		from:   []string{"..."},
@@ -190,6 +190,8 @@ func TestImportRulesCatchForbiddenArrows(t *testing.T) {
 		{"policy", "agent", false},
 		{"pid1", "agent", false},
 		{"pid1", "cgroup/usage", false},
+		{"cmd/orphand-init", "agent", false},
+		{"cmd/orphand-init", "cgroup/usage", false},
 		{"internal/journald", "internal/signame", false},
 		{"agent", "internal/testutil", false},
 		{"cmd/orphand", "internal/nspawn", false},

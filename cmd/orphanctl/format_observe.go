@@ -27,11 +27,10 @@ func usageRows(u *ipc.Usage) [][2]string {
 	if why := u.Unavailable["cgroup"]; why != "" {
 		return [][2]string{{"usage", "- (" + why + ")"}}
 	}
-	title := "usage"
+	rows := [][2]string{{"usage", "so far"}}
 	if u.Final {
-		title = "usage (final)"
+		rows[0][1] = "final, read when the group died"
 	}
-	rows := [][2]string{{title, ""}}
 	row := func(name string, there bool, text func() string) {
 		if there {
 			rows = append(rows, [2]string{"  " + name, text()})
@@ -55,8 +54,14 @@ func usageRows(u *ipc.Usage) [][2]string {
 	return rows
 }
 
+// usec writes a CPU time: to the microsecond below a second, to the
+// millisecond above.
 func usec(us uint64) string {
-	return (time.Duration(us) * time.Microsecond).Round(time.Millisecond).String()
+	d := time.Duration(us) * time.Microsecond
+	if d >= time.Second {
+		d = d.Round(time.Millisecond)
+	}
+	return d.String()
 }
 
 func bytesAndPeak(cur uint64, peak *uint64) string {

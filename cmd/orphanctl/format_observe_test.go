@@ -23,7 +23,7 @@ func TestShowStuckAndUsage(t *testing.T) {
 	var b bytes.Buffer
 	writeGroupDetails(&b, &g, nil, now)
 	for _, want := range []string{
-		"killing (stuck)", "stuck since:", "1m30s ago", "usage:", "cpu:", "1.5s (user 1s, system 500ms)",
+		"killing (stuck)", "stuck since:", "1m30s ago", "usage:", "so far", "cpu:", "1.5s (user 1s, system 500ms)",
 		"memory:", "1.0 MiB (peak 3.0 MiB)", "pids:", "- (the pids controller is bound to cgroup v1)", "- (not enabled)",
 	} {
 		if !strings.Contains(b.String(), want) {

@@ -87,6 +87,10 @@ type group struct {
 	// Config.StuckAfter after SIGKILL. The kill clears it when it ends.
 	stuckSince time.Time
 
+	// usageBeforeKill is what the group had used just before SIGKILL, read
+	// only where its cgroup may vanish once empty (cgroup.Collected).
+	usageBeforeKill *ipc.Usage
+
 	handlesClosed bool // spawner and targets closed (the group ended)
 }
 

@@ -132,6 +132,7 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 	if cancel != nil {
 		cancel()
 	}
+	a.readUsageBeforeKill(g) // a systemd scope's cgroup is gone the moment it is empty
 	res, err := a.emptyWithin(g, opts, a.cfg.StuckAfter)
 	if a.isStuck(err) {
 		a.work.Async(func() {

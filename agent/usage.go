@@ -4,6 +4,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/orphand/orphand/cgroup"
 	"github.com/orphand/orphand/cgroup/usage"
 	"github.com/orphand/orphand/ipc"
 )
@@ -18,12 +19,11 @@ func (a *Agent) newUsageReader() *usage.Reader {
 }
 
 // usageOf is what g used: read now from its cgroup while it lives, the
-// final figures read before its cgroup was removed once it is dead, and
-// otherwise a reason why there are none. It reads files: call it without
-// Agent.mu.
+// final figures once it is dead, and otherwise a reason why there are
+// none. It reads files: call it without Agent.mu.
 func (a *Agent) usageOf(g *group) *ipc.Usage {
 	a.mu.Lock()
-	state, final, path, hasCgroup := g.State, g.Usage, g.Ref.Path, g.cg != nil
+	state, final := g.State, g.Usage
 	a.mu.Unlock()
 	switch {
 	case final != nil:
@@ -32,6 +32,16 @@ func (a *Agent) usageOf(g *group) *ipc.Usage {
 		return noUsage("a released group is no longer followed by the agent")
 	case state == ipc.StateDead:
 		return noUsage("the group's figures were not read before its cgroup was removed")
+	}
+	return a.readUsage(g)
+}
+
+// readUsage reads g's figures from its cgroup now.
+func (a *Agent) readUsage(g *group) *ipc.Usage {
+	a.mu.Lock()
+	path, hasCgroup := g.Ref.Path, g.cg != nil
+	a.mu.Unlock()
+	switch {
 	case !hasCgroup:
 		return noUsage("a watch group has no cgroup: the agent holds its targets, not what they use")
 	case a.usage == nil || path == "":
@@ -48,13 +58,32 @@ func (a *Agent) usageOf(g *group) *ipc.Usage {
 	return wireUsage(u)
 }
 
-// readFinalUsage keeps g's figures, read once it is empty and before its
-// cgroup goes: the dead group shows them, and its killed event carries them.
+// readFinalUsage keeps g's figures as its final ones, read once it is
+// empty and before its cgroup is removed: the dead group shows them, and
+// its killed event carries them. For a group whose cgroup may go away by
+// itself when empty (cgroup.Collected: a systemd scope), the figures read
+// just before SIGKILL (readUsageBeforeKill) stand in when the cgroup is
+// gone by then.
 func (a *Agent) readFinalUsage(g *group) {
-	u := a.usageOf(g)
-	u.Final = true
+	u := a.readUsage(g)
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	if u.Unavailable["cgroup"] != "" && g.usageBeforeKill != nil {
+		u = g.usageBeforeKill
+	}
+	u.Final = true
 	g.Usage = u
+}
+
+// readUsageBeforeKill reads the figures of a group whose cgroup may vanish
+// the moment it is empty, in case it does.
+func (a *Agent) readUsageBeforeKill(g *group) {
+	if c, ok := g.cg.(cgroup.Collected); !ok || !c.CollectedWhenEmpty() {
+		return
+	}
+	u := a.readUsage(g)
+	a.mu.Lock()
+	g.usageBeforeKill = u
 	a.mu.Unlock()
 }
 

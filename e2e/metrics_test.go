@@ -159,12 +159,23 @@ func testJournalFields(t *testing.T, a *agent) {
 	group := runLeavingChild(t, a)
 	killed := events.wait(t, group, ipc.EventKilled)
 	g, _ := a.show(t, group)
-	if out, err := exec.Command("journalctl", "--sync").CombinedOutput(); err != nil {
-		t.Fatalf("journalctl --sync: %v\n%s", err, out)
-	}
-	out, err := exec.Command("journalctl", "--no-pager", "-o", "json", "-u", "orphand.service", "ORPHAND_GROUP="+group).Output()
-	if err != nil {
-		t.Fatalf("journalctl: %v", err)
+	// The "group killed" line is written just after the group is seen
+	// dead (its killed event): wait for it to reach the journal.
+	var out []byte
+	deadline := time.Now().Add(goneTimeout)
+	for {
+		if o, err := exec.Command("journalctl", "--sync").CombinedOutput(); err != nil {
+			t.Fatalf("journalctl --sync: %v\n%s", err, o)
+		}
+		o, err := exec.Command("journalctl", "--no-pager", "-o", "json", "-u", "orphand.service", "ORPHAND_GROUP="+group).Output()
+		if err != nil {
+			t.Fatalf("journalctl: %v", err)
+		}
+		out = o
+		if bytes.Contains(out, []byte(`"group killed `)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	var found bool
 	n := 0

@@ -24,23 +24,13 @@ func testObservability(t *testing.T) {
 		g := spawnGroup(t, "journal", "")
 		g.killSpawner(t)
 		g.waitAllGone(t)
-		run(t, "journalctl", "--sync")
-		out := run(t, "journalctl", "--no-pager", "-o", "json", "-u", "orphand.service", "ORPHAND_GROUP="+g.ID, "ORPHAND_EVENT=killed")
-		sc := bufio.NewScanner(strings.NewReader(out))
-		sc.Buffer(nil, 1<<20)
-		n := 0
-		for sc.Scan() {
-			var e map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				t.Fatal(err)
-			}
-			if e["PRIORITY"] == "6" && e["SYSLOG_IDENTIFIER"] == "orphand" && e["ORPHAND_SPAWNER_PID"] != nil {
-				n++
-			}
-		}
-		if n != 1 {
-			t.Errorf("journalctl -u orphand.service ORPHAND_GROUP=%s ORPHAND_EVENT=killed: %d entries with the fields, want 1:\n%s", g.ID, n, out)
-		}
+		// The line is written after the group is seen dead (its killed
+		// event, show): wait for it.
+		waitUntil(t, "the group's killed line in the journal, with its fields", func() bool {
+			run(t, "journalctl", "--sync")
+			out := run(t, "journalctl", "--no-pager", "-o", "json", "-u", "orphand.service", "ORPHAND_GROUP="+g.ID, "ORPHAND_EVENT=killed")
+			return killedEntries(t, out) == 1
+		})
 	})
 	t.Run("MetricsOverTCP", func(t *testing.T) {
 		const conf = "/etc/orphand/orphand.toml"
@@ -90,4 +80,22 @@ func testObservability(t *testing.T) {
 			}
 		}
 	})
+}
+
+// killedEntries counts the journal entries (journalctl -o json) that carry
+// the fields of the agent's "group killed" line.
+func killedEntries(t *testing.T, out string) int {
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e["PRIORITY"] == "6" && e["SYSLOG_IDENTIFIER"] == "orphand" && e["ORPHAND_SPAWNER_PID"] != nil {
+			n++
+		}
+	}
+	return n
 }

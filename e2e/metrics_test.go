@@ -100,12 +100,12 @@ func testMetrics(t *testing.T, a *agent, sock string) {
 			t.Errorf("%s is not exported", name)
 		}
 	}
-	out, err := exec.Command(a.bins.orphand, "version").Output()
+	st, err := a.client(t).Status(context.Background()) // the agent's own version (the packaged one's, in that suite)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := strings.TrimSpace(string(out)); sample(before, "orphand_build_info", "version", v) != 1 {
-		t.Errorf("orphand_build_info{version=%q} is not 1: %v", v, before["orphand_build_info"])
+	if sample(before, "orphand_build_info", "version", st.Version) != 1 {
+		t.Errorf("orphand_build_info{version=%q} is not 1: %v", st.Version, before["orphand_build_info"])
 	}
 
 	events := a.follow(t)

@@ -53,6 +53,10 @@ var importRules = []importRule{
 		why: "peer credentials are read with proctree and nothing of the agent, for every socket the agent serves",
 	},
 	{
+		from: []string{"internal/journald/..."}, only: []string{},
+		why: "the journal's native protocol is a leaf: any binary's logger may use it",
+	},
+	{
 		from: []string{"agent/internal/..."}, only: []string{"ipc", "internal/sdfdstore"},
 		why: "the agent's leaf mechanisms know nothing of groups",
 	},
@@ -65,8 +69,8 @@ var importRules = []importRule{
 		why: "clients never link the agent",
 	},
 	{
-		from: []string{"pid1/..."}, deny: []string{"agent/...", "ipc/..."},
-		why: "orphand init is a container's PID 1: it needs no agent and speaks no protocol",
+		from: []string{"pid1/...", "cmd/orphand-init/..."}, deny: []string{"agent/...", "ipc/...", "cgroup/usage/..."},
+		why: "orphand init is a container's PID 1: it needs no agent, speaks no protocol and reads no usage (containerd/cgroups' weight; orphand-init's binary stays small)",
 	},
 	{
 		from:   []string{"..."},
@@ -185,6 +189,10 @@ func TestImportRulesCatchForbiddenArrows(t *testing.T) {
 		{"internal/peercred", "agent", false},
 		{"policy", "agent", false},
 		{"pid1", "agent", false},
+		{"pid1", "cgroup/usage", false},
+		{"cmd/orphand-init", "agent", false},
+		{"cmd/orphand-init", "cgroup/usage", false},
+		{"internal/journald", "internal/signame", false},
 		{"agent", "internal/testutil", false},
 		{"cmd/orphand", "internal/nspawn", false},
 	} {
@@ -207,11 +215,75 @@ func TestImportRulesCatchForbiddenArrows(t *testing.T) {
 		{"cmd/orphanctl", "ipc", false},
 		{"internal/peercred", "proctree", false},
 		{"policy", "ipc", false},
+		{"agent", "cgroup/usage", false},
+		{"cmd/orphand", "internal/journald", false},
+		{"agent", "agent/internal/promexport", false},
 		{"internal/regpath", "internal/testutil", false},
 		{"e2e/internal/harness", "internal/testutil", false},
 	} {
 		if r := brokenRules(a.from, a.to, a.test); len(r) > 0 {
 			t.Errorf("%s → %s (test file %v) breaks the rule %q", a.from, a.to, a.test, r[0].why)
+		}
+	}
+}
+
+// heavyModules are third-party modules only some packages may import
+// (test files aside): each brings dependencies of its own, and a binary
+// runs the initialisation of every package it links.
+var heavyModules = []struct {
+	module string
+	only   []string
+	why    string
+}{
+	{
+		module: "github.com/containerd/cgroups/", only: []string{"cgroup/usage"},
+		why: "containerd/cgroups (cilium/ebpf, logrus, protobuf) parses usage, in cgroup/usage only",
+	},
+	{
+		module: "github.com/prometheus/", only: []string{"agent", "agent/internal/promexport"},
+		why: "the Prometheus client library is the agent's: its metrics and their server",
+	},
+}
+
+// TestHeavyModules fails when a non-test file imports a heavy module from a
+// package not allowed to.
+func TestHeavyModules(t *testing.T) {
+	seen := map[string]bool{}
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		from := filepath.ToSlash(filepath.Dir(path))
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			for _, h := range heavyModules {
+				if !strings.HasPrefix(p, h.module) {
+					continue
+				}
+				seen[h.module] = true
+				if !slices.Contains(h.only, from) {
+					t.Errorf("%s imports %s: %s", path, p, h.why)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range heavyModules {
+		if !seen[h.module] {
+			t.Errorf("no package imports %s any more: drop its rule", h.module)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/orphand/orphand/agent/internal/ratelog"
 	"github.com/orphand/orphand/agent/internal/workqueue"
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/cgroup/usage"
 	"github.com/orphand/orphand/internal/version"
 )
 
@@ -51,6 +52,10 @@ type Agent struct {
 	persistMu   sync.Mutex    // held while records are written; taken before mu, never under it (lock order above)
 
 	limitLog ratelog.Limiter // rate-limits the log lines of refused callers (its own lock)
+
+	metrics   *metrics      // counters and gauges: status reads them, the metrics server serves them
+	usage     *usage.Reader // groups' usage from their cgroups; nil: the backend has none
+	metricsLn net.Listener  // where to serve them (WithMetrics); nil: not served
 
 	mu         sync.Mutex
 	groups     map[string]*group  // every group still known, any state
@@ -99,6 +104,8 @@ func New(cfg Config, backend cgroup.Backend, log *slog.Logger, opts ...Option) (
 
 		persistKick: make(chan struct{}, 1),
 	}
+	a.metrics = newMetrics(host.started)
+	a.usage = a.newUsageReader()
 	for _, o := range opts {
 		o(a)
 	}
@@ -151,6 +158,9 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 		return errors.New("agent: Run called twice")
 	}
 	defer ln.Close()
+	if a.metricsLn != nil {
+		defer a.metricsLn.Close() // closed already if it was served; not if Run failed first
+	}
 	a.started = time.Now()
 
 	stopReaper, err := a.startReaper(ctx)
@@ -182,6 +192,8 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.sweepLoop(sweepCtx) })
 
+	stopMetrics := a.serveMetrics()
+
 	var conns sync.WaitGroup
 	acceptErr := make(chan error, 1)
 	bg.Go(func() { acceptErr <- a.acceptLoop(ln, &conns) })
@@ -198,6 +210,7 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	case runErr = <-acceptErr:
 	}
 	a.shutdown(ln, &conns, stopReqs, stopKills)
+	stopMetrics()
 	stopSweep()
 	bg.Wait()
 	stopPersist() // writes what is still queued, then returns

@@ -38,6 +38,11 @@ type Config struct {
 	// ShutdownGrace is how long Run, once its context ends, lets requests
 	// and kills in flight finish before cancelling them.
 	ShutdownGrace time.Duration
+	// StuckAfter is how long a group may stay populated after SIGKILL
+	// before the agent reports it stuck (an event, a warning naming each
+	// remaining process, the stuck metrics). It goes on sending SIGKILL,
+	// every StuckAfter, until the group is empty.
+	StuckAfter time.Duration
 	// Subreaper makes Run mark the process a child subreaper and reap
 	// whatever lands on it. Only a process that owns its children's wait
 	// (the orphand binary) should set it.
@@ -59,6 +64,7 @@ func DefaultConfig() Config {
 		SubscriberBuffer: 1024,
 		WriteTimeout:     10 * time.Second,
 		ShutdownGrace:    5 * time.Second,
+		StuckAfter:       10 * time.Second,
 	}
 }
 
@@ -85,6 +91,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("agent: write timeout %v must be positive", c.WriteTimeout)
 	case c.ShutdownGrace < 0:
 		return fmt.Errorf("agent: shutdown grace %v is negative", c.ShutdownGrace)
+	case c.StuckAfter <= 0:
+		return fmt.Errorf("agent: stuck_after %v must be positive", c.StuckAfter)
 	}
 	return nil
 }

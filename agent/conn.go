@@ -113,7 +113,9 @@ func (c *conn) serve() {
 			c.a.limitLog.Log(c.log, slog.LevelInfo, c.peer.caller.UID, ipc.LimitMaxRequest,
 				"closing a connection that sent a line over the limit", "max", maxLine)
 			msg := fmt.Sprintf("request line longer than %d bytes (newline included); the connection is closed", maxLine)
-			c.write(ipc.Response{Error: &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: ipc.LimitMaxRequest}})
+			e := &ipc.Error{Code: ipc.CodeTooLarge, Message: msg, Limit: ipc.LimitMaxRequest}
+			c.a.metrics.request("", e)
+			c.write(ipc.Response{Error: e})
 			return
 		}
 		if err != nil {
@@ -137,6 +139,7 @@ func (c *conn) serve() {
 		} else {
 			resp = c.a.handle(c, req)
 		}
+		c.a.metrics.request(req.Op, resp.Error)
 		if !c.write(resp) {
 			return
 		}
@@ -233,8 +236,9 @@ func (c *conn) overLimit(limit string) {
 	case ipc.LimitLineTimeout:
 		c.a.limitLog.Log(c.log, slog.LevelInfo, c.peer.caller.UID, limit,
 			"closing a connection that sent part of a line and stalled", "timeout", l.LineTimeout)
-		c.write(ipc.Response{Error: limitError(limit,
-			"a request line must arrive whole within %v of its first byte; the connection is closed", l.LineTimeout)})
+		e := limitError(limit, "a request line must arrive whole within %v of its first byte; the connection is closed", l.LineTimeout)
+		c.a.metrics.request("", e) // a request cut short
+		c.write(ipc.Response{Error: e})
 	case ipc.LimitIdleTimeout:
 		c.log.Debug("closing an idle connection", "timeout", l.IdleTimeout)
 		c.write(ipc.Response{Error: limitError(limit,

@@ -89,6 +89,27 @@
 // with what its kill counted. A kill that fails (rare: a backend error)
 // leaves the group in "killing" and is retried by the next kill request.
 //
+// A group still populated Config.StuckAfter after SIGKILL is stuck: a
+// process in uninterruptible sleep outlives SIGKILL until its kernel call
+// returns. The agent flags the group (Stuck, a flag on a killing group:
+// protocol v1 keeps its four states), publishes a stuck event, logs a
+// warning naming each process left with its state, wchan, command line and
+// cgroup v1 freezer, and sends SIGKILL again every StuckAfter on a goroutine
+// of its own, so that stuck groups hold no worker. The flag clears when the
+// group empties; its killed event says it had been stuck.
+//
+// # Observing
+//
+// The agent counts as it goes (metrics.go): groups by state, kills by
+// reason, kill durations, processes killed, requests by op and result,
+// stuck groups — each updated in constant time where what it counts
+// changes, never by a walk of the groups. WithMetrics serves them, with the
+// Go runtime's and the process's, over HTTP for Prometheus; status gives
+// root the same figures. show and list carry each group's usage, read from
+// its cgroup (package cgroup/usage); a dead group keeps the figures read
+// before its cgroup was removed. Log lines about a group carry group,
+// spawner_pid and event (fields ORPHAND_GROUP=… in the journal).
+//
 // # Nesting
 //
 // A process already inside a group may register its own: the new group
@@ -221,6 +242,11 @@
 //	ops_query.go           hello, list, show, status
 //	kill.go                triggers, the kill of a group and of what nests in it, watch targets' kill
 //	killqueue.go           a graced kill waits on a goroutine of its own, not on a worker
+//	stuck.go               a kill that does not empty its group: reported, retried off the workers
+//	metrics.go             the Prometheus collectors, and the calls that update them
+//	metrics_serve.go       WithMetrics: the metrics served while Run runs
+//	metrics_status.go      the same figures for status
+//	usage.go               a group's usage: read live, kept final at its death
 //	sweep.go               ended groups forgotten, lingering cgroups removed
 //	watcher.go             the spawner watcher (proctree.Watcher)
 //	reaper.go              the child subreaper
@@ -235,6 +261,7 @@
 // Elsewhere: agent/state (the journal of records), agent/config (the TOML
 // file), and agent/internal/wire (request lines and read deadlines),
 // workqueue (the kill workers), ratelog (refusals logged once a minute),
-// crashpoint (test builds' crash points) and fdstoreprobe (the fd store's
-// size, asked of systemd).
+// crashpoint (test builds' crash points), fdstoreprobe (the fd store's
+// size, asked of systemd) and promexport (the metrics' HTTP server and
+// process collector).
 package agent

@@ -36,6 +36,10 @@ type Record struct {
 	Ended    time.Time           `json:"ended,omitzero"` // when it became dead or released
 	Killed   int                 `json:"killed"`         // processes killed, once dead
 
+	// Usage is a dead group's final figures, read before its cgroup was
+	// removed.
+	Usage *ipc.Usage `json:"usage,omitempty"`
+
 	// While killing: why, and when the grace ends (zero: SIGKILL at once),
 	// so that a restarted agent resumes the kill where it was.
 	KillReason string    `json:"kill_reason,omitempty"`
@@ -79,6 +83,14 @@ type group struct {
 	killErr   error
 	killAfter *pendingWrite // the kill starts once this write is done (kill requests)
 
+	// stuckSince is set while the group is stuck: still populated
+	// Config.StuckAfter after SIGKILL. The kill clears it when it ends.
+	stuckSince time.Time
+
+	// usageBeforeKill is what the group had used just before SIGKILL, read
+	// only where its cgroup may vanish once empty (cgroup.Collected).
+	usageBeforeKill *ipc.Usage
+
 	handlesClosed bool // spawner and targets closed (the group ended)
 }
 
@@ -111,11 +123,20 @@ func (g *group) wireLocked(members int) ipc.Group {
 		GraceMS:  r.GraceMS,
 		Ended:    r.Ended,
 		Killed:   r.Killed,
+
+		Stuck:      !g.stuckSince.IsZero(),
+		StuckSince: g.stuckSince,
 	}
 	for _, t := range r.Targets {
 		w.Targets = append(w.Targets, ipc.Process{Pid: t.Pid, StartTime: t.StartTime})
 	}
 	return w
+}
+
+// logAttrs name g in a log line: in the journal, the fields ORPHAND_GROUP,
+// ORPHAND_SPAWNER_PID and ORPHAND_EVENT (event: what happened to it).
+func (g *group) logAttrs(event string) []any {
+	return []any{"group", g.ID, "spawner_pid", g.Spawner.Pid, "event", event}
 }
 
 // hasEnded reports whether the group reached a final state.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -50,11 +51,12 @@ type testAgent struct {
 	*Agent
 	sock string
 	stop func()
+	logs *testutil.SyncBuffer // what it logged, also in the test's log
 }
 
 // startAgent runs an agent until the test ends; the cleanup checks that Run
 // returned without error.
-func startAgent(t *testing.T, cfg Config, b cgroup.Backend) *testAgent {
+func startAgent(t testing.TB, cfg Config, b cgroup.Backend, opts ...Option) *testAgent {
 	t.Helper()
 	dir := testutil.ReachableTempDir(t) // a client of another uid connects too
 	sock := filepath.Join(dir, "orphand.sock")
@@ -67,21 +69,23 @@ func startAgent(t *testing.T, cfg Config, b cgroup.Backend) *testAgent {
 	}
 	ready := make(chan struct{})
 	cfg.OnReady = func() { close(ready) }
-	a, err := New(cfg, b, testLogger(t))
+	logs := &testutil.SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(tWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := New(cfg, b, log, opts...)
 	if err != nil {
 		ln.Close()
 		t.Fatal(err)
 	}
 	stop := runAgent(t, a, ln, ready, nil)
 	t.Cleanup(stop)
-	return &testAgent{Agent: a, sock: sock, stop: stop}
+	return &testAgent{Agent: a, sock: sock, stop: stop, logs: logs}
 }
 
 // runAgent runs a on ln and returns once it is ready (its Config.OnReady
 // closed ready). The stop it returns cancels Run, waits for it, reports its
 // error and then calls after (nil for nothing), once however often it is
 // called. If Run ends before ready, runAgent calls after and fails the test.
-func runAgent(t *testing.T, a *Agent, ln net.Listener, ready <-chan struct{}, after func()) (stop func()) {
+func runAgent(t testing.TB, a *Agent, ln net.Listener, ready <-chan struct{}, after func()) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

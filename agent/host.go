@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/orphand/orphand/internal/peercred"
 	"github.com/orphand/orphand/proctree"
@@ -13,8 +14,9 @@ import (
 
 // hostFacts is what New probed about the agent's own process.
 type hostFacts struct {
-	pid   int
-	peers *peercred.Reader // reads who connected (SO_PEERCRED, SO_PEERPIDFD)
+	pid     int
+	started time.Time        // when the process started (its metrics say so)
+	peers   *peercred.Reader // reads who connected (SO_PEERCRED, SO_PEERPIDFD)
 }
 
 // forcePeerCredFallback makes New ignore SO_PEERPIDFD (tests of the
@@ -33,6 +35,7 @@ func probeHost(log *slog.Logger) (hostFacts, error) {
 		return h, fmt.Errorf("agent: pidfd_open does not work here (Linux 5.3 or later is needed): %w", err)
 	}
 	self.Close()
+	h.started = processStart(h.pid)
 	h.peers, err = peercred.NewReader(peercred.Options{NoPidfd: forcePeerCredFallback})
 	if err != nil {
 		return h, fmt.Errorf("agent: %w", err)
@@ -43,4 +46,16 @@ func probeHost(log *slog.Logger) (hostFacts, error) {
 		log.Info("SO_PEERPIDFD unavailable (Linux 6.5+ has it): peer identity from SO_PEERCRED pid + pidfd_open + start-time check")
 	}
 	return h, nil
+}
+
+// processStart is when pid started, from its start time in clock ticks
+// after boot; now if that cannot be read.
+func processStart(pid int) time.Time {
+	now := time.Now()
+	st, err := proctree.ReadStat(pid)
+	boot := proctree.BootTicks()
+	if err != nil || boot == 0 || st.StartTime > boot {
+		return now
+	}
+	return now.Add(-time.Duration(boot-st.StartTime) * 10 * time.Millisecond) // USER_HZ is 100
 }

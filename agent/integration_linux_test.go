@@ -18,7 +18,7 @@ import (
 // cgroupRoot makes a fresh cgroup for one test under the cgroup2 mount and
 // removes it, with anything left in it, when the test ends. It returns the
 // path relative to the mount and the absolute directory.
-func cgroupRoot(t *testing.T) (rel, dir string) {
+func cgroupRoot(t testing.TB) (rel, dir string) {
 	t.Helper()
 	testutil.RequireRoot(t)
 	m, err := cgroup.Discover()
@@ -38,7 +38,7 @@ func cgroupRoot(t *testing.T) (rel, dir string) {
 
 // removeCgroupTree kills whatever is left under dir and removes the
 // directories, deepest first.
-func removeCgroupTree(t *testing.T, dir string) {
+func removeCgroupTree(t testing.TB, dir string) {
 	_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -80,7 +80,7 @@ func subdirs(t *testing.T, dir string) []string {
 
 // startCgroupfsAgent runs an agent with the real cgroupfs backend rooted
 // at a fresh test cgroup.
-func startCgroupfsAgent(t *testing.T, cfg Config) (*testAgent, string) {
+func startCgroupfsAgent(t testing.TB, cfg Config, opts ...Option) (*testAgent, string) {
 	t.Helper()
 	rel, dir := cgroupRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -90,5 +90,5 @@ func startCgroupfsAgent(t *testing.T, cfg Config) (*testAgent, string) {
 		t.Fatalf("cgroupfs: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
-	return startAgent(t, cfg, b), dir
+	return startAgent(t, cfg, b, opts...), dir
 }

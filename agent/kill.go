@@ -85,6 +85,7 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 		g.KillBy = time.Now().Add(opts.Grace) // a restarted agent waits out the rest
 	}
 	if g.State == ipc.StateActive {
+		a.metrics.killStarted(reason)
 		a.transitionLocked(g, ipc.StateKilling, ipc.Event{Event: ipc.EventKilling, Reason: reason})
 	} else {
 		a.recordLocked(g) // a retried or resumed kill: same state, new deadline
@@ -122,16 +123,34 @@ func (a *Agent) prepareKillLocked(g *group, reason string, opts cgroup.KillOptio
 
 // runKill empties g on a worker, off the watcher's path: cancel stops the
 // spawner watch; nested are the kills of groups inside g started with it,
-// whose cgroups must be gone before g's is removed. Waiting for them holds
-// no worker: the removal is queued again once they are done. polite is
-// what the grace phase did, when it ran first (see queueKill).
+// whose cgroups must be gone before g's is removed. polite is what the
+// grace phase did, when it ran first (see queueKill). A group still
+// populated Config.StuckAfter after SIGKILL is stuck: it is reported, and
+// killed again until empty on a goroutine of its own, so that stuck groups
+// hold no worker (stuck.go).
 func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested []<-chan struct{}, polite cgroup.KillResult) {
 	if cancel != nil {
 		cancel()
 	}
-	res, err := a.empty(a.killCtx, g, opts)
-	emptied := time.Now() // the killed event times trigger → empty, not the cleanup after
-	res = mergeKill(polite, res)
+	a.readUsageBeforeKill(g) // a systemd scope's cgroup is gone the moment it is empty
+	res, err := a.emptyWithin(g, opts, a.cfg.StuckAfter)
+	if a.isStuck(err) {
+		a.work.Async(func() {
+			a.reportStuck(g, true)
+			res, err := a.keepKilling(g, res)
+			emptied := time.Now()
+			a.work.Push(func() { a.afterEmpty(g, nested, mergeKill(polite, res), emptied, err) })
+		})
+		return
+	}
+	a.afterEmpty(g, nested, mergeKill(polite, res), time.Now(), err)
+}
+
+// afterEmpty finishes g's kill once the pipeline returned: emptied is when
+// (the killed event times trigger → empty, not the cleanup after). Waiting
+// for the nested kills holds no worker: the removal is queued again once
+// they are done.
+func (a *Agent) afterEmpty(g *group, nested []<-chan struct{}, res cgroup.KillResult, emptied time.Time, err error) {
 	if err == nil {
 		crashpoint.Reach("kill.emptied", g.ID)
 	}
@@ -165,6 +184,7 @@ func (a *Agent) runKill(g *group, opts cgroup.KillOptions, cancel func(), nested
 // removeAndFinish removes an emptied group's cgroup (or stops its scope)
 // and records the end of its kill.
 func (a *Agent) removeAndFinish(g *group, res cgroup.KillResult, emptied time.Time) {
+	a.readFinalUsage(g)
 	if err := g.cg.Remove(a.killCtx); err != nil && !isGone(err) {
 		a.log.Warn("group emptied but its cgroup could not be removed yet; will retry", "group", g.ID, "err", err)
 		a.mu.Lock()
@@ -200,22 +220,27 @@ func (a *Agent) finishKill(g *group, res cgroup.KillResult, emptied time.Time, e
 		a.unstoreGroupFDs(g)
 	}
 	a.mu.Lock()
+	wasStuck := a.unstickLocked(g)
 	if err != nil {
 		g.killErr = err
 		close(g.killDone)
 		a.mu.Unlock()
 		a.log.Error("kill failed; the group stays in state killing (a kill request retries it)",
-			"group", g.ID, "err", err)
+			append(g.logAttrs("kill_failed"), "err", err)...)
 		return
 	}
 	g.Killed = res.Killed
+	a.metrics.killEnded(emptied.Sub(g.trigger), res.Killed)
 	ms := float64(emptied.Sub(g.trigger).Microseconds()) / 1000
 	killed := res.Killed
-	a.transitionLocked(g, ipc.StateDead, ipc.Event{Event: ipc.EventKilled, Killed: &killed, Millis: &ms})
+	a.transitionLocked(g, ipc.StateDead, ipc.Event{Event: ipc.EventKilled, Killed: &killed, Millis: &ms, Stuck: wasStuck, Usage: g.Usage})
 	close(g.killDone)
 	a.mu.Unlock()
-	a.log.Info("group killed", "group", g.ID, "reason", g.KillReason, "killed", res.Killed,
-		"method", res.Method, "ms", ms)
+	attrs := append(g.logAttrs(ipc.EventKilled), "reason", g.KillReason, "killed", res.Killed, "method", res.Method, "ms", ms)
+	if wasStuck {
+		attrs = append(attrs, "was_stuck", true)
+	}
+	a.log.Info("group killed", attrs...)
 	a.closeHandles(g)
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -38,9 +39,12 @@ func (a *Agent) opList(ctx context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	resp.Groups = make([]ipc.Group, 0, len(gs))
 	for _, g := range gs {
 		members := a.members(ctx, g)
+		u := a.usageOf(g)
 		a.mu.Lock()
-		resp.Groups = append(resp.Groups, g.wireLocked(len(members)))
+		w := g.wireLocked(len(members))
 		a.mu.Unlock()
+		w.Usage = u
+		resp.Groups = append(resp.Groups, w)
 	}
 	return nil
 }
@@ -53,9 +57,11 @@ func (a *Agent) opShow(ctx context.Context, c *conn, req ipc.Request, resp *ipc.
 		return err
 	}
 	members := a.members(ctx, g)
+	u := a.usageOf(g)
 	a.mu.Lock()
 	w := g.wireLocked(len(members))
 	a.mu.Unlock()
+	w.Usage = u
 	resp.Group = &w
 	resp.Members = members
 	return nil
@@ -97,9 +103,11 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 		Pid:      a.host.pid,
 		Backend:  a.backend.Name(),
 		Features: a.features,
-		Groups:   map[string]int{ipc.StateActive: 0, ipc.StateKilling: 0, ipc.StateDead: 0, ipc.StateReleased: 0},
-		Uptime:   time.Since(a.started).Seconds(),
-		Started:  a.started,
+		Groups: map[string]int{
+			ipc.StateActive: 0, ipc.StateKilling: 0, ipc.StateDead: 0, ipc.StateReleased: 0, ipc.GroupsStuck: 0,
+		},
+		Uptime:  time.Since(a.started).Seconds(),
+		Started: a.started,
 	}
 	if b, err := json.Marshal(a.backend.Features()); err == nil {
 		_ = json.Unmarshal(b, &st.Cgroup)
@@ -111,6 +119,9 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	for _, g := range a.groups {
 		if policy.MaySee(c.peer.caller, g.OwnerUID) {
 			st.Groups[g.State]++
+			if !g.stuckSince.IsZero() {
+				st.Groups[ipc.GroupsStuck]++
+			}
 		}
 	}
 	st.Connections = len(a.conns)
@@ -120,6 +131,13 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 		slices.Sort(st.Unrecorded)
 	}
 	a.mu.Unlock()
+	if c.peer.caller.UID == 0 && a.metrics != nil { // they count every user's groups and requests
+		m, err := a.metrics.snapshot()
+		if err != nil {
+			return fmt.Errorf("read the agent's metrics: %w", err)
+		}
+		st.Metrics = m
+	}
 	resp.Status = st
 	return nil
 }

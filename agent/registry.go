@@ -18,6 +18,7 @@ import (
 func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
 	from := g.State
 	g.State = to
+	a.metrics.stateChanged(from, to)
 	now := time.Now()
 	switch to {
 	case ipc.StateActive:
@@ -40,7 +41,7 @@ func (a *Agent) transitionLocked(g *group, to string, ev ipc.Event) {
 	a.recordLocked(g)
 	ev.Time = now
 	a.publishLocked(g, ev)
-	a.log.Debug("group state", "group", g.ID, "from", from, "to", to, "event", ev.Event)
+	a.log.Debug("group state", append(g.logAttrs(ev.Event), "from", from, "to", to)...)
 }
 
 // lookupLocked finds a group by id for caller c, who must be allowed to act
@@ -81,6 +82,7 @@ func (a *Agent) enclosingLocked(path string) *group {
 func (a *Agent) forgetLocked(g *group) {
 	if a.groups[g.ID] == g {
 		delete(a.groups, g.ID)
+		a.metrics.stateChanged(g.State, "")
 	}
 	if _, lingers := a.lingering[g]; !lingers {
 		a.queueLocked(g.ID, nil)

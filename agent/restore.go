@@ -181,6 +181,7 @@ func linkParentsFirst(groups map[string]*group) []*group {
 // would have when it reached its state.
 func (a *Agent) enterLocked(g *group, rewrite bool) {
 	a.groups[g.ID] = g
+	a.metrics.stateChanged("", g.State)
 	if g.hasEnded() {
 		a.ended = append(a.ended, g)
 		slices.SortStableFunc(a.ended, func(x, y *group) int { return x.Ended.Compare(y.Ended) })

@@ -22,6 +22,7 @@ import (
 //	Recreator             -         -        yes   -
 //	Placer, Placed        -         -        yes   -
 //	Tracker               -         -        yes   -
+//	Collected (group)     -         yes      -     -
 //
 // Each implementation asserts it at compile time (var _ cgroup.X = ...).
 // Errors: a group that no longer exists makes methods fail with an error
@@ -169,6 +170,17 @@ type Placer interface {
 // place, the same path PlaceOf gives for its members.
 type Placed interface {
 	Place() string
+}
+
+// Collected is implemented by groups whose cgroup goes away by itself the
+// moment it is empty: systemd removes an emptied scope's cgroup at once,
+// with every cgroup nested in it. What the agent reads from a group at its
+// end (its usage) it must read from such a group before the kill, since
+// once the group is empty the files may be gone.
+type Collected interface {
+	// CollectedWhenEmpty reports whether the group's cgroup may be removed,
+	// by someone other than the agent, as soon as it is empty.
+	CollectedWhenEmpty() bool
 }
 
 // Tracker is implemented by a backend that follows forks itself instead

@@ -13,3 +13,12 @@ func Discover() (Mount, error) {
 func ProcessCgroup(int) (string, error) {
 	return "", fmt.Errorf("%w: cgroups exist only on Linux", ErrUnavailable)
 }
+
+// FreezerV1 is where a process sits in a cgroup v1 freezer hierarchy.
+type FreezerV1 struct {
+	Path  string
+	State string
+}
+
+// ReadFreezerV1 finds nothing: cgroups exist only on Linux.
+func ReadFreezerV1(int) (FreezerV1, error) { return FreezerV1{}, nil }

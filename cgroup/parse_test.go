@@ -38,6 +38,19 @@ func TestParseProcCgroup(t *testing.T) {
 	}
 }
 
+func TestParseProcCgroupV1(t *testing.T) {
+	in := "12:pids:/p\n6:cpu,freezer:/frozen/x\n1:name=systemd:/init.scope\n0::/\n"
+	for ctrl, want := range map[string]string{"freezer": "/frozen/x", "cpu": "/frozen/x", "pids": "/p", "name=systemd": "/init.scope", "memory": ""} {
+		got, err := cgroup.ParseProcCgroupV1(strings.NewReader(in), ctrl)
+		if got != want || err != nil {
+			t.Errorf("%s: %q, %v; want %q", ctrl, got, err, want)
+		}
+	}
+	if _, err := cgroup.ParseProcCgroupV1(strings.NewReader("6:freezer:x\n"), "freezer"); err == nil {
+		t.Error("a relative path was accepted")
+	}
+}
+
 func TestParseEvents(t *testing.T) {
 	for in, want := range map[string]cgroup.Events{
 		"populated 1\nfrozen 0\n":            {Populated: true},
@@ -73,10 +86,15 @@ func FuzzParseProcCgroup(f *testing.F) {
 	f.Add("0::/a/b\n")
 	f.Add("1:name=systemd:/x\n0::/\n")
 	f.Add("0::/x (deleted)\n")
+	f.Add("6:freezer:/f\n4:cpu,cpuacct:/\n0::/\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		p, err := cgroup.ParseProcCgroup(strings.NewReader(in))
 		if err == nil && !strings.HasPrefix(p, "/") {
 			t.Fatalf("path %q is not absolute", p)
+		}
+		p, err = cgroup.ParseProcCgroupV1(strings.NewReader(in), "freezer")
+		if err == nil && p != "" && !strings.HasPrefix(p, "/") {
+			t.Fatalf("v1 path %q is not absolute", p)
 		}
 	})
 }

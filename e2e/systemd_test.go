@@ -51,7 +51,7 @@ After=orphand.socket
 
 [Service]
 Type=notify
-ExecStart=` + guestBinDir + `/orphand serve --backend systemd --log-level debug
+ExecStart=` + guestBinDir + `/orphand serve --backend systemd --log-level debug --metrics-address ` + metricsSocket + `
 `,
 }
 
@@ -83,6 +83,8 @@ func TestSystemd(t *testing.T) {
 	}
 	t.Run("ScopeInCallersSlice", func(t *testing.T) { testScopeInSlice(t, a) })
 	t.Run("StopCallerUnit", func(t *testing.T) { testStopCallerUnit(t, a) })
+	t.Run("Metrics", func(t *testing.T) { testMetrics(t, a, metricsSocket) })
+	t.Run("JournalFields", func(t *testing.T) { testJournalFields(t, a) })
 	if out := systemctl(t, "list-units", "--no-legend", "--plain", "orphand-*.scope"); strings.TrimSpace(out) != "" {
 		t.Errorf("scopes left after every group ended:\n%s", out)
 	}

@@ -58,7 +58,16 @@ const (
 	EventKilling       = "killing"
 	EventKilled        = "killed"
 	EventReleased      = "released"
+	// EventStuck: a killing group is still populated Status's stuck_after
+	// after SIGKILL (a process in uninterruptible sleep, a frozen cgroup).
+	// The agent keeps killing; the killed event that ends it has Stuck set.
+	EventStuck = "stuck"
 )
+
+// GroupsStuck is the key of Status.Groups that counts stuck groups. It is
+// not a state: stuck groups are killing groups, counted under
+// StateKilling as well.
+const GroupsStuck = "stuck"
 
 // Error codes.
 const (
@@ -72,6 +81,13 @@ const (
 	CodeUnsupported      = "unsupported"
 	CodeInternal         = "internal"
 )
+
+// Codes lists every error code, for whoever must bound a set of them (the
+// agent's metrics label requests by code).
+var Codes = []string{
+	CodeBadRequest, CodeUnknownOp, CodeTooLarge, CodePermissionDenied, CodeNotFound,
+	CodeNoSuchProcess, CodeLimitExceeded, CodeUnsupported, CodeInternal,
+}
 
 // Limits, as an Error names them in Limit: with CodeLimitExceeded, or
 // CodeTooLarge for LimitMaxRequest. This is the one place they are named:
@@ -175,6 +191,14 @@ type Group struct {
 	Targets []Process `json:"targets,omitempty"` // watch groups: the processes to kill
 	Ended   time.Time `json:"ended,omitzero"`    // when it became dead or released
 	Killed  int       `json:"killed,omitempty"`  // processes killed, once dead
+
+	// Stuck is set on a killing group still populated stuck_after after
+	// SIGKILL; StuckSince is when it was found so. Both clear when the
+	// group empties. A flag, not a state: the state stays "killing".
+	Stuck      bool      `json:"stuck,omitempty"`
+	StuckSince time.Time `json:"stuck_since,omitzero"`
+	// Usage is what the group's cgroup used; a dead group's final figures.
+	Usage *Usage `json:"usage,omitempty"`
 }
 
 // Event is one line of a subscription stream.
@@ -184,7 +208,11 @@ type Event struct {
 	Time   time.Time `json:"time"`
 	Pid    int       `json:"pid,omitempty"`    // spawner_exited: the spawner
 	Killed *int      `json:"killed,omitempty"` // killed: how many
-	Millis *float64  `json:"ms,omitempty"`     // killed: trigger (or request) to empty
+	Millis *float64  `json:"ms,omitempty"`     // killed, stuck: trigger (or request) to now
+
+	Members []int  `json:"members,omitempty"` // stuck: the pids still in the group
+	Stuck   bool   `json:"stuck,omitempty"`   // killed: the kill had been stuck
+	Usage   *Usage `json:"usage,omitempty"`   // killed: the group's final usage
 
 	// Reason says what triggered a killing event: "spawner_exited",
 	// "disconnect" (on=disconnect), "request" (a kill op) or "parent" (an
@@ -199,7 +227,7 @@ type Status struct {
 	Backend     string         `json:"backend"`
 	Features    []string       `json:"features"`         // e.g. "cgroup.kill", "pidfd", "SO_PEERPIDFD"
 	Cgroup      map[string]any `json:"cgroup,omitempty"` // backend probe results (cgroup.Features)
-	Groups      map[string]int `json:"groups"`           // count by state
+	Groups      map[string]int `json:"groups"`           // count by state, and GroupsStuck
 	Connections int            `json:"connections"`      // open client connections
 	Subscribers int            `json:"subscribers"`
 	Uptime      float64        `json:"uptime_s"`
@@ -207,4 +235,7 @@ type Status struct {
 	// Unrecorded lists groups found under the backend's root with no
 	// record (see docs on restarts).
 	Unrecorded []string `json:"unrecorded,omitempty"`
+	// Metrics are the agent's counters since it started, the figures its
+	// Prometheus metrics carry (root only: they cover every user).
+	Metrics *Metrics `json:"metrics,omitempty"`
 }

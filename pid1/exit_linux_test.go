@@ -126,11 +126,13 @@ func TestRewrite(t *testing.T) {
 func TestSignalGroup(t *testing.T) {
 	t.Parallel()
 	// CMD's child stays in CMD's process group; with -g it gets the signal
-	// too. CMD waits for it to report.
+	// too. CMD waits for it to report. CMD sets its trap before it starts
+	// the child: "child ready" must mean both are ready (the other way
+	// round, a loaded machine let the signal in first, and CMD died of it).
 	r := start(t, spec{pidns: true, args: []string{
 		"init", "-g", "--", "sh", "-c",
-		`sh -c 'trap "echo child got USR1; exit 0" USR1; echo child ready; ` + waitLoop + `' & ` +
-			`trap 'echo cmd got USR1' USR1; ` +
+		`trap 'echo cmd got USR1' USR1; ` +
+			`sh -c 'trap "echo child got USR1; exit 0" USR1; echo child ready; ` + waitLoop + `' & ` +
 			`while :; do wait; [ $? -le 128 ] && break; done`,
 	}})
 	r.waitOutput("child ready")

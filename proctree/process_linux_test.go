@@ -213,3 +213,19 @@ func TestProcessCloseRacesFirstWait(t *testing.T) {
 		}
 	}
 }
+
+func TestReadCmdlineAndWchan(t *testing.T) {
+	cmd := startSleeper(t) // Start returns once the exec is done
+	if got, err := ReadCmdline(cmd.Process.Pid, 0); got != "sleep 60" || err != nil {
+		t.Fatalf("ReadCmdline = %q, %v", got, err)
+	}
+	if _, err := ReadWchan(cmd.Process.Pid); err != nil {
+		t.Fatalf("ReadWchan: %v", err)
+	}
+	if _, err := ReadCmdline(1<<30, 0); !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("ReadCmdline of no process: %v", err)
+	}
+	if _, err := ReadWchan(1 << 30); !errors.Is(err, os.ErrProcessDone) {
+		t.Fatalf("ReadWchan of no process: %v", err)
+	}
+}

@@ -43,3 +43,9 @@ func (p *Process) Done() <-chan struct{}              { return nil }
 func (p *Process) Close() error                       { return nil }
 func (p *Process) WithPidfd(func(fd int) error) error { return ErrUnsupported }
 func (p *Process) Dup() (*Process, error)             { return nil, ErrUnsupported }
+
+// ReadCmdline is not supported on this system.
+func ReadCmdline(int, int) (string, error) { return "", ErrUnsupported }
+
+// ReadWchan is not supported on this system.
+func ReadWchan(int) (string, error) { return "", ErrUnsupported }

@@ -87,3 +87,34 @@ func BootID() string {
 	}
 	return strings.TrimSpace(string(b))
 }
+
+// ReadCmdline reads pid's command line as ParseCmdline writes it, cut to
+// max bytes; "" for a process without one (a kernel thread, a zombie). A
+// process that no longer exists gives an error wrapping [os.ErrProcessDone].
+func ReadCmdline(pid, max int) (string, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("proctree: cmdline of pid %d: %w", pid, os.ErrProcessDone)
+	}
+	if err != nil {
+		return "", err
+	}
+	return ParseCmdline(raw, max), nil
+}
+
+// ReadWchan reads the kernel function pid waits in (/proc/<pid>/wchan):
+// "__refrigerator" for a task frozen by the cgroup v1 freezer, for
+// example; "" when it is running or the kernel does not say.
+func ReadWchan(pid int) (string, error) {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/wchan")
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("proctree: wchan of pid %d: %w", pid, os.ErrProcessDone)
+	}
+	if err != nil {
+		return "", err
+	}
+	if s := strings.TrimSpace(string(raw)); s != "0" {
+		return s, nil
+	}
+	return "", nil
+}

@@ -18,6 +18,24 @@ gobin() { # name module@version
 gobin staticcheck "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 gobin golangci-lint "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
 
+# promtool checks and unit-tests contrib/prometheus's alerting rules and the
+# dashboard's queries. Debian's prometheus package ships it, but installing
+# that package also installs and starts a Prometheus server: only promtool
+# is taken out of the package, into GOPATH/bin with the linters.
+if ! command -v promtool >/dev/null 2>&1; then
+	echo "deps: promtool from Debian's prometheus package"
+	tmp=$(mktemp -d)
+	chmod 0755 "$tmp" # apt's download sandbox (user _apt) writes there
+	if ! (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1); then
+		apt-get update -qq
+		(cd "$tmp" && apt-get download -qq prometheus >/dev/null)
+	fi
+	dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool
+	mkdir -p "$(go env GOPATH)/bin"
+	install -m 0755 "$tmp/usr/bin/promtool" "$(go env GOPATH)/bin/promtool"
+	rm -rf "$tmp"
+fi
+
 # Debian packages: real peers for tests and benchmarks.
 #   tini dumb-init catatonit   -- init comparisons (benchmarks, reaper drain)
 #   systemd-container mmdebstrap -- a real systemd host for e2e tests (nspawn)

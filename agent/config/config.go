@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,14 @@ import (
 // DefaultPath is where the agent looks for its configuration file.
 const DefaultPath = "/etc/orphand/orphand.toml"
 
+// Log formats (log_format).
+const (
+	LogAuto    = "auto"    // journal when stderr is the journal, else text
+	LogText    = "text"    // log/slog's text lines on stderr
+	LogJSON    = "json"    // log/slog's JSON lines on stderr
+	LogJournal = "journal" // journald's native protocol, with a field per attribute
+)
+
 // File is the configuration file's content.
 type File struct {
 	Backend       string   `toml:"backend"`        // auto | systemd | cgroupfs | proc
@@ -33,11 +42,15 @@ type File struct {
 	StateDir      string   `toml:"state_dir"`      // records that survive a restart
 	CgroupRoot    string   `toml:"cgroup_root"`    // cgroupfs: where groups are created; "" = automatic
 	LogLevel      string   `toml:"log_level"`      // debug | info | warn | error
-	LogFormat     string   `toml:"log_format"`     // text | json
+	LogFormat     string   `toml:"log_format"`     // auto | text | json | journal
 	DefaultGrace  Duration `toml:"default_grace"`  // polite signal → SIGKILL, when a request names none
 	DefaultSignal string   `toml:"default_signal"` // the polite signal, when a request names none
 	ShutdownGrace Duration `toml:"shutdown_grace"` // time for requests and kills in flight at stop
-	Limits        Limits   `toml:"limits"`
+	StuckAfter    Duration `toml:"stuck_after"`    // populated this long after SIGKILL: the group is stuck
+	// MetricsAddress is where Prometheus metrics are served: "HOST:PORT",
+	// or an absolute path for a Unix socket; "" (the default) serves none.
+	MetricsAddress string `toml:"metrics_address"`
+	Limits         Limits `toml:"limits"`
 }
 
 // Limits is the [limits] table. A quota of 0 means unlimited; so does a
@@ -86,10 +99,11 @@ func Default() File {
 		Socket:        ipc.DefaultSocket,
 		StateDir:      "/var/lib/orphand",
 		LogLevel:      "info",
-		LogFormat:     "text",
+		LogFormat:     LogAuto,
 		DefaultGrace:  Duration{a.DefaultGrace},
 		DefaultSignal: signame.Name(a.DefaultSignal),
 		ShutdownGrace: Duration{a.ShutdownGrace},
+		StuckAfter:    Duration{a.StuckAfter},
 		Limits: Limits{
 			GroupsPerUID:           a.Limits.GroupsPerUID,
 			GroupsTotal:            a.Limits.GroupsTotal,
@@ -172,8 +186,13 @@ func (f File) Validate() error {
 	if _, err := ParseLevel(f.LogLevel); err != nil {
 		return err
 	}
-	if f.LogFormat != "text" && f.LogFormat != "json" {
-		return fmt.Errorf("log_format %q: use text or json", f.LogFormat)
+	switch f.LogFormat {
+	case LogAuto, LogText, LogJSON, LogJournal:
+	default:
+		return fmt.Errorf("log_format %q: use auto, text, json or journal", f.LogFormat)
+	}
+	if err := checkMetricsAddress(f.MetricsAddress); err != nil {
+		return err
 	}
 	if _, err := signame.Parse(f.DefaultSignal); err != nil {
 		return fmt.Errorf("default_signal: %w", err)
@@ -216,6 +235,9 @@ func (f File) Agent() (agent.Config, error) {
 			return c, fmt.Errorf("%s = %v: must not be negative", key, d)
 		}
 	}
+	if f.StuckAfter.Duration <= 0 {
+		return c, fmt.Errorf("stuck_after = %v: must be positive", f.StuckAfter.Duration)
+	}
 	if l.WriteTimeout.Duration <= 0 {
 		return c, fmt.Errorf("limits.write_timeout = %v: must be positive", l.WriteTimeout.Duration)
 	}
@@ -229,6 +251,7 @@ func (f File) Agent() (agent.Config, error) {
 	c.DefaultGrace = f.DefaultGrace.Duration
 	c.DefaultSignal = sig
 	c.ShutdownGrace = f.ShutdownGrace.Duration
+	c.StuckAfter = f.StuckAfter.Duration
 	c.Limits.GroupsPerUID, c.Limits.GroupsTotal = l.GroupsPerUID, l.GroupsTotal
 	c.Limits.ConnsPerUID, c.Limits.ConnsTotal = l.ConnectionsPerUID, l.ConnectionsTotal
 	c.Limits.ConnsRootReserve = l.ConnectionsRootReserve
@@ -265,4 +288,21 @@ func escapeControls(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// checkMetricsAddress accepts "" (no metrics), an absolute path (a Unix
+// socket) or HOST:PORT with a numeric port (HOST may be empty: every
+// address).
+func checkMetricsAddress(addr string) error {
+	if addr == "" || filepath.IsAbs(addr) {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err == nil {
+		_, err = strconv.ParseUint(port, 10, 16)
+	}
+	if err != nil {
+		return fmt.Errorf("metrics_address %q: write HOST:PORT (such as 127.0.0.1:9464) or the absolute path of a Unix socket", addr)
+	}
+	return nil
 }

@@ -22,6 +22,8 @@ log_format = "json"
 default_grace = "1500ms"
 default_signal = "INT"
 shutdown_grace = "1s"
+stuck_after = "30s"
+metrics_address = "127.0.0.1:9464"
 
 [limits]
 groups_per_uid = 5
@@ -49,14 +51,15 @@ write_timeout = "3s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Backend != "cgroupfs" || f.Socket != "/run/x/orphand.sock" || f.CgroupRoot != "/orphand-test" || f.LogFormat != "json" {
+	if f.Backend != "cgroupfs" || f.Socket != "/run/x/orphand.sock" || f.CgroupRoot != "/orphand-test" || f.LogFormat != "json" ||
+		f.MetricsAddress != "127.0.0.1:9464" {
 		t.Fatalf("file: %+v", f)
 	}
 	if a.DefaultGrace != 1500*time.Millisecond || a.DefaultSignal != syscall.SIGINT || a.ShutdownGrace != time.Second ||
 		a.Limits.GroupsPerUID != 5 || a.Limits.GroupsTotal != 0 || a.Limits.ConnsPerUID != 6 || a.Limits.ConnsTotal != 7 ||
 		a.Limits.TargetsPerWatch != 8 || a.Limits.TargetsPerUID != 9 || a.DeadRetention != 2*time.Minute ||
 		a.DeadMax != 10 || a.SubscriberBuffer != 11 || a.ParallelKills != 12 || a.WriteTimeout != 3*time.Second ||
-		a.Limits.TargetsTotal != 13 || a.Limits.ConnsRootReserve != 2 ||
+		a.Limits.TargetsTotal != 13 || a.Limits.ConnsRootReserve != 2 || a.StuckAfter != 30*time.Second ||
 		a.Conn != (agent.ConnLimits{IdleTimeout: time.Minute, LineTimeout: 4 * time.Second, MaxRequest: 8192}) {
 		t.Fatalf("agent config: %+v", a)
 	}
@@ -81,6 +84,10 @@ func TestParseErrors(t *testing.T) {
 		{`state_dir = ""`, "state_dir"},
 		{`log_level = "loud"`, "log level"},
 		{`log_format = "xml"`, "log_format"},
+		{`stuck_after = "0s"`, "stuck_after"},
+		{`metrics_address = "9464"`, "metrics_address"},
+		{`metrics_address = "localhost:http"`, "metrics_address"},
+		{`metrics_address = "relative/metrics.sock"`, "metrics_address"},
 		{`default_signal = "SIGNOPE"`, "default_signal"},
 		{`default_grace = "soon"`, "not a duration"},
 		{`default_grace = "-1s"`, "default_grace"},

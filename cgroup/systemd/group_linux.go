@@ -26,7 +26,12 @@ type group struct {
 var (
 	_ cgroup.Group     = (*group)(nil)
 	_ cgroup.DirOpener = (*group)(nil)
+	_ cgroup.Collected = (*group)(nil)
 )
+
+// CollectedWhenEmpty is true: systemd removes a scope's cgroup, nested
+// groups' included, the moment the scope is empty.
+func (g *group) CollectedWhenEmpty() bool { return true }
 
 func (g *group) ID() string { return g.id }
 

@@ -54,7 +54,9 @@ var showCmd = &command{
 	summary:    "show a group and its members",
 	interleave: true,
 	help: `Shows everything the agent knows about GROUP and the pids of its live
-members (for a watch group: the targets not yet gone).
+members (for a watch group: the targets not yet gone): whether a kill is
+stuck, and what the group's cgroup used — CPU time, memory, pids, I/O, each
+with the reason when the host cannot say; a dead group's final figures.
 
 Example:
   orphanctl show 3f9c2a1b7d04`,
@@ -85,7 +87,9 @@ var statusCmd = &command{
 	summary:    "show the agent's health",
 	interleave: true,
 	help: `Shows the agent's version, backend, the kernel features it found, group
-counts by state, connections and uptime. Exit status 3 means no agent is
+counts by state (and how many kills are stuck), connections and uptime; to
+root also the figures of its Prometheus metrics: kills by reason, processes
+killed, kill times, requests and refusals. Exit status 3 means no agent is
 reachable, so 'orphanctl status >/dev/null' is a liveness check.
 
 Example:
@@ -117,7 +121,7 @@ var eventsCmd = &command{
 	summary:    "follow the agent's events (of one group, or all yours)",
 	interleave: true,
 	help: `Prints the agent's events as they happen — registered, spawner_exited,
-killing, killed, released — for GROUP, or for every group you may see, until
+killing, stuck, killed, released — for GROUP, or for every group you may see, until
 interrupted (exit status 0) or the agent ends the stream.
 
 Examples:

@@ -26,7 +26,7 @@ func writeGroupTable(w io.Writer, groups []ipc.Group, now time.Time) {
 	_, _ = fmt.Fprintln(tw, "ID\tNAME\tKIND\tSTATE\tOWNER\tSPAWNER\tMEMBERS\tAGE\tWHERE")
 	for _, g := range groups {
 		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
-			g.ID, orDash(g.Name), g.Kind, g.State, g.OwnerUID, g.Spawner.Pid, g.Members,
+			g.ID, orDash(g.Name), g.Kind, stateOf(g), g.OwnerUID, g.Spawner.Pid, g.Members,
 			age(g.Created, now), orDash(where(g)))
 	}
 	_ = tw.Flush()
@@ -51,7 +51,11 @@ func writeGroupDetails(w io.Writer, g *ipc.Group, members []int, now time.Time) 
 	row("id", g.ID)
 	row("name", g.Name)
 	row("kind", g.Kind)
-	row("state", g.State)
+	row("state", stateOf(*g))
+	if g.Stuck {
+		row("stuck since", fmt.Sprintf("%s (%s ago): still populated after SIGKILL; the agent keeps killing it, and its log names what holds each process",
+			g.StuckSince.Local().Format(time.RFC3339), age(g.StuckSince, now)))
+	}
 	row("owner uid", itoa(int(g.OwnerUID)))
 	spawner := itoa(g.Spawner.Pid)
 	if g.Spawner.StartTime != 0 {
@@ -75,6 +79,9 @@ func writeGroupDetails(w io.Writer, g *ipc.Group, members []int, now time.Time) 
 			t[i] = itoa(p.Pid)
 		}
 		row("targets", strings.Join(t, " "))
+	}
+	for _, r := range usageRows(g.Usage) {
+		_, _ = fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
 	}
 	row("members", fmt.Sprintf("%d", len(members)))
 	_ = tw.Flush()
@@ -118,13 +125,10 @@ func writeStatus(w io.Writer, st *ipc.Status, socket string) {
 	for _, k := range slices.Sorted(maps.Keys(st.Cgroup)) {
 		row("  "+k, fmt.Sprint(st.Cgroup[k]))
 	}
-	var counts []string
-	total := 0
-	for _, state := range slices.Sorted(maps.Keys(st.Groups)) {
-		counts = append(counts, fmt.Sprintf("%d %s", st.Groups[state], state))
-		total += st.Groups[state]
+	row("groups", groupCounts(st.Groups))
+	for _, r := range metricRows(st.Metrics) {
+		row(r[0], r[1])
 	}
-	row("groups", fmt.Sprintf("%d (%s)", total, orDash(strings.Join(counts, ", "))))
 	row("connections", fmt.Sprintf("%d (%d subscribed)", st.Connections, st.Subscribers))
 	row("uptime", time.Duration(st.Uptime*float64(time.Second)).Round(time.Second).String())
 	if len(st.Unrecorded) > 0 {
@@ -147,6 +151,19 @@ func writeEvent(w io.Writer, ev ipc.Event) {
 	}
 	if ev.Millis != nil {
 		extra = append(extra, fmt.Sprintf("ms=%.3f", *ev.Millis))
+	}
+	if len(ev.Members) > 0 {
+		pids := make([]string, len(ev.Members))
+		for i, p := range ev.Members {
+			pids[i] = itoa(p)
+		}
+		extra = append(extra, "pids="+strings.Join(pids, ","))
+	}
+	if ev.Stuck {
+		extra = append(extra, "stuck=true")
+	}
+	if ev.Usage != nil && ev.Usage.CPU != nil {
+		extra = append(extra, "cpu="+usec(ev.Usage.CPU.UsageUsec))
 	}
 	_, _ = fmt.Fprintf(w, "%s  %-14s  %s  %s\n",
 		ev.Time.Local().Format("2006-01-02T15:04:05.000"), ev.Event, ev.Group, strings.Join(extra, " "))

@@ -60,18 +60,6 @@ func TestReadProcSelf(t *testing.T) {
 	}
 }
 
-func TestCmdline(t *testing.T) {
-	for in, want := range map[string]string{
-		"sleep\x00100\x00":       "sleep 100",
-		"a\nb\x00":               "a?b",
-		strings.Repeat("x", 300): strings.Repeat("x", maxCmdLen) + "…",
-	} {
-		if got := cmdline([]byte(in)); got != want {
-			t.Errorf("cmdline(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestWriteGroupTable(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer

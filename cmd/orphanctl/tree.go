@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/orphand/orphand/ipc"
 	"github.com/orphand/orphand/proctree"
@@ -84,29 +81,10 @@ func readProc(pid int) (proc, error) {
 		return proc{}, err
 	}
 	p := proc{Pid: pid, PPid: st.PPid, Cmd: "[" + st.Comm + "]"}
-	if raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline"); err == nil && len(raw) > 0 {
-		p.Cmd = cmdline(raw)
+	if cmd, err := proctree.ReadCmdline(pid, maxCmdLen); err == nil && cmd != "" {
+		p.Cmd = cmd
 	}
 	return p, nil
-}
-
-// cmdline turns /proc/<pid>/cmdline (NUL-separated) into one printable
-// line, shortened to maxCmdLen.
-func cmdline(raw []byte) string {
-	raw = bytes.TrimRight(raw, "\x00")
-	s := strings.Map(func(r rune) rune {
-		switch {
-		case r == 0:
-			return ' '
-		case r < ' ' || r == 0x7f:
-			return '?'
-		}
-		return r
-	}, string(raw))
-	if len(s) > maxCmdLen {
-		s = s[:maxCmdLen] + "…"
-	}
-	return s
 }
 
 // writeTree draws the group header and its process forest.

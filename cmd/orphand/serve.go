@@ -16,6 +16,7 @@ import (
 	"github.com/orphand/orphand/agent"
 	"github.com/orphand/orphand/agent/config"
 	"github.com/orphand/orphand/cgroup/auto"
+	"github.com/orphand/orphand/internal/journald"
 	"github.com/orphand/orphand/internal/version"
 )
 
@@ -43,10 +44,12 @@ Configuration file (TOML; every key optional, unknown keys are errors):
   state_dir      = "/var/lib/orphand"
   cgroup_root    = ""             # cgroupfs root; "" = delegated cgroup or /orphand
   log_level      = "info"         # debug | info | warn | error
-  log_format     = "text"         # text | json
+  log_format     = "auto"         # auto (journal if stderr is the journal, else text) | text | json | journal
   default_grace  = "0s"           # polite signal -> SIGKILL, if a request names none
   default_signal = "SIGTERM"
   shutdown_grace = "5s"           # time for requests and kills in flight at stop
+  stuck_after    = "10s"          # still populated this long after SIGKILL: reported stuck
+  metrics_address = ""            # Prometheus metrics: "HOST:PORT" or a Unix socket path; "" = off
 
   [limits]                        # quotas: 0 means unlimited; root is exempt per uid
   groups_per_uid      = 1000
@@ -80,11 +83,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	log, err := newLogger(stderr, opts.file.LogLevel, opts.file.LogFormat)
+	log, closeLog, err := newLogger(stderr, opts.file.LogLevel, opts.file.LogFormat)
 	if err != nil {
 		_, _ = fmt.Fprintln(stderr, "orphand:", err)
 		return exitUsage
 	}
+	defer closeLog()
 	tuneGC()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -108,7 +112,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		stateDir    = fs.String("state-dir", def.StateDir, "`DIR` for records that survive a restart")
 		configPath  = fs.String("config", config.DefaultPath, "configuration `FILE` (TOML; a missing default file means defaults)")
 		logLevel    = fs.String("log-level", def.LogLevel, "log `LEVEL`: debug, info, warn or error")
-		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: text or json")
+		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: auto (the journal's native protocol when stderr is the journal, else text), text, json or journal")
+		metricsAddr = fs.String("metrics-address", def.MetricsAddress, "serve Prometheus metrics at http://`ADDR`/metrics: HOST:PORT, or a Unix socket path (default: none)")
 		showVersion = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +151,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		{"state-dir", stateDir, &file.StateDir},
 		{"log-level", logLevel, &file.LogLevel},
 		{"log-format", logFormat, &file.LogFormat},
+		{"metrics-address", metricsAddr, &file.MetricsAddress},
 	}
 	for _, o := range overrides {
 		if set[o.flag] {
@@ -159,18 +165,29 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 	return serveOptions{file: file}, 0, true
 }
 
-// newLogger makes the agent's structured logger on stderr (journald keeps
-// it under systemd).
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+// newLogger makes the agent's structured logger: on stderr in text or
+// JSON, or — log format "journal", or "auto" with stderr connected to the
+// journal (a systemd service) — to journald over its native protocol, with
+// a field per attribute (ORPHAND_GROUP=…). closeLog releases the journal
+// socket once nothing logs any more.
+func newLogger(w io.Writer, level, format string) (log *slog.Logger, closeLog func(), err error) {
 	lvl, err := config.ParseLevel(level)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	switch {
+	case format == config.LogJSON:
+		return slog.New(slog.NewJSONHandler(w, opts)), func() {}, nil
+	case format == config.LogJournal, format == config.LogAuto && journald.StderrIsJournal():
+		c, err := journald.Dial(journald.SocketPath)
+		if err != nil {
+			return nil, nil, fmt.Errorf("log to the journal: %w (use --log-format text)", err)
+		}
+		h := journald.NewHandler(c, journald.Options{Level: lvl, Prefix: "ORPHAND_", Identifier: "orphand", Fallback: w})
+		return slog.New(h), func() { _ = c.Close() }, nil
 	}
-	return slog.New(slog.NewTextHandler(w, opts)), nil
+	return slog.New(slog.NewTextHandler(w, opts)), func() {}, nil
 }
 
 // serve runs the agent until ctx ends: the steps of a start, in order.
@@ -196,6 +213,15 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
+	var agentOpts []agent.Option
+	if f.MetricsAddress != "" {
+		mln, err := listenMetrics(f.MetricsAddress)
+		if err != nil {
+			return err
+		}
+		defer mln.Close()
+		agentOpts = append(agentOpts, agent.WithMetrics(mln))
+	}
 
 	cfg, err := f.Agent()
 	if err != nil {
@@ -206,7 +232,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	cfg.OnReady = func() {
 		n.notify("READY=1\nSTATUS=serving on " + ln.Addr().String() + " with the " + backend.Name() + " backend")
 	}
-	a, err := agent.New(cfg, backend, log, agent.WithDurable(durable))
+	a, err := agent.New(cfg, backend, log, append(agentOpts, agent.WithDurable(durable))...)
 	if err != nil {
 		return err
 	}

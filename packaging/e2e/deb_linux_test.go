@@ -29,6 +29,7 @@ func TestDebInSystemd(t *testing.T) {
 	t.Run("Units", testUnits)
 	t.Run("SpawnerKilled", testSpawnerKilled)
 	t.Run("Hardened", testHardenedOps)
+	t.Run("Observability", testObservability)
 	t.Run("Restart", testRestart)
 	t.Run("Upgrade", func(t *testing.T) { testDebUpgrade(t, upgrade) })
 	t.Run("CgroupfsRestart", testCgroupfsRestart)

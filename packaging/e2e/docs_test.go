@@ -312,3 +312,33 @@ func TestCopyrightCoversModules(t *testing.T) {
 		}
 	}
 }
+
+// metricsDropIn is the drop-in orphand(8) and docs/observability.md give
+// for serving metrics over TCP from the sandboxed service (which has no
+// network of its own); TestMetricsDropInDocumented keeps them the same.
+const metricsDropIn = `[Service]
+PrivateNetwork=no
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+IPAddressAllow=localhost
+`
+
+// TestMetricsDropInDocumented: the drop-in that the packaging test uses to
+// serve metrics over TCP is the one orphand(8) and docs/observability.md
+// give, line for line.
+func TestMetricsDropInDocumented(t *testing.T) {
+	for _, doc := range []string{"../man/orphand.8", "../../docs/observability.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lines []string
+		for l := range strings.Lines(string(b)) {
+			lines = append(lines, strings.TrimRight(l, "\n"))
+		}
+		for want := range strings.Lines(metricsDropIn) {
+			if !slices.Contains(lines, strings.TrimRight(want, "\n")) {
+				t.Errorf("%s does not show the drop-in line %q", doc, strings.TrimRight(want, "\n"))
+			}
+		}
+	}
+}

@@ -73,8 +73,12 @@ func TestSandboxedAgentE2ESuite(t *testing.T) {
 		env[testutil.StrictEnv] = v
 	}
 	timeout := 12 * time.Minute
+	// The suite scrapes the agent's metrics on the Unix socket its own test
+	// unit names (TestSystemd/Metrics): the packaged agent is told the same
+	// before the first connection starts it, inside its sandbox.
 	script := fmt.Sprintf(`set -e
 dpkg -i %[1]s/orphand.deb
+sed -i '1i metrics_address = "/run/orphand/metrics.sock"' /etc/orphand/orphand.toml
 install -m 0755 %[1]s/e2e.test /usr/local/bin/orphand-e2e.test
 cd %[2]s
 exec /usr/local/bin/orphand-e2e.test -test.v -test.count=1 -test.timeout=%[3]s -test.run '^TestSystemd$'`,

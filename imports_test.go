@@ -53,7 +53,7 @@ var importRules = []importRule{
 		why: "peer credentials are read with proctree and nothing of the agent, for every socket the agent serves",
 	},
 	{
-		from: []string{"agent/internal/..."}, only: []string{"ipc", "internal/sdfdstore"},
+		from: []string{"agent/internal/..."}, only: []string{"ipc", "internal/sdfdstore", "internal/sdmanager"},
 		why: "the agent's leaf mechanisms know nothing of groups",
 	},
 	{

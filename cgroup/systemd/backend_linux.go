@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/sdmanager"
 )
 
 // Backend is the systemd backend. It is safe for concurrent use.
@@ -82,7 +83,8 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 }
 
 // connect reaches the system manager over the system bus, or with user
-// the user's manager (dialUserManager), whose subtree it then reads.
+// the user's own manager (sdmanager.DialUser: the user bus, else the
+// manager's private socket), whose subtree it then reads.
 func (b *Backend) connect(ctx context.Context, user bool) error {
 	if !user {
 		conn, err := sdbus.NewSystemConnectionContext(ctx)
@@ -92,16 +94,16 @@ func (b *Backend) connect(ctx context.Context, user bool) error {
 		b.conn = conn
 		return nil
 	}
-	conn, ep, err := dialUserManager(ctx)
+	conn, ep, err := sdmanager.DialUser(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: systemd: cannot reach your user manager (systemd --user; is user@%d.service running? `loginctl enable-linger` starts it without a login): %w",
 			cgroup.ErrUnavailable, os.Geteuid(), err)
 	}
 	b.conn = conn
-	if b.manager, err = managerCgroup(conn); err != nil {
+	if b.manager, err = sdmanager.ManagerCgroup(conn); err != nil {
 		return fmt.Errorf("%w: systemd: your user manager: %w", cgroup.ErrUnavailable, err)
 	}
-	b.log.Info("systemd backend: scopes are units of your user manager", "via", ep.what, "subtree", b.manager)
+	b.log.Info("systemd backend: scopes are units of your user manager", "via", ep.What, "subtree", b.manager)
 	return nil
 }
 

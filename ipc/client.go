@@ -76,7 +76,8 @@ func (e *DialError) hint() string {
 			"start orphand, or set " + SocketEnv + " to the running agent's socket"
 	case errors.Is(e.Err, syscall.EACCES), errors.Is(e.Err, syscall.EPERM):
 		return "permission denied on the socket or its directory: the system agent's socket is meant " +
-			"to be world-connectable (mode 0666); check how orphand was started, or set " + SocketEnv
+			"to be world-connectable (mode 0666), while a per-user agent's is its user's alone; " +
+			"check how orphand was started, or set " + SocketEnv
 	default:
 		return "is orphand running? Start it with `orphand serve`, or set " + SocketEnv
 	}

@@ -61,7 +61,7 @@ func FindSocket(scope Scope) Socket {
 		return Socket{Path: p, User: p == user, Why: "$" + SocketEnv + " is set"}
 	}
 	if fi, err := os.Lstat(user); err == nil && fi.Mode().Type() == os.ModeSocket && ownedByMe(fi) {
-		return Socket{Path: user, User: true, Why: "your per-user agent's socket exists (--system picks the system agent)"}
+		return Socket{Path: user, User: true, Why: "your per-user agent's socket exists; --system picks the system agent"}
 	}
 	return Socket{Path: DefaultSocket, Why: "no per-user agent socket at " + user + ": the system agent"}
 }

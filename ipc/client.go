@@ -305,20 +305,17 @@ func (c *Client) readLineLocked() ([]byte, error) {
 // send that comes after the close fails with EPIPE while the answer is
 // still to be read. It returns that answer's error, or nil. The caller
 // holds sem.
-func (c *Client) refusalLocked(sent int, err error) error {
+func (c *Client) refusalLocked(sent int, err error) *Error {
 	if sent != 0 || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
 		return nil
 	}
 	raw, rerr := c.readLineLocked()
-	if rerr != nil {
-		return nil
-	}
 	var resp Response
-	if json.Unmarshal(raw, &resp) != nil || resp.OK || resp.Error == nil || len(bytes.TrimSpace(resp.ID)) > 0 {
-		return nil
+	if rerr == nil && json.Unmarshal(raw, &resp) == nil && !resp.OK && resp.Error != nil && len(bytes.TrimSpace(resp.ID)) == 0 {
+		c.broken = ErrDisconnected
+		return resp.Error
 	}
-	c.broken = ErrDisconnected
-	return resp.Error
+	return nil
 }
 
 // ioError turns a connection error into one that says what happened.

@@ -127,12 +127,20 @@ func (u *account) ctl(t *testing.T, b bins, args ...string) (*ipc.Response, erro
 	runErr := cmd.Run()
 	var resp ipc.Response
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &resp); err != nil {
-		return nil, fmt.Errorf("orphanctl %s as uid %d (%v) printed no JSON answer: %w\n%s%s", strings.Join(args, " "), u.uid, runErr, err, stdout.String(), stderr.String())
+		return nil, fmt.Errorf("orphanctl %s as uid %d (exit: %s) printed no JSON answer: %w\n%s%s", strings.Join(args, " "), u.uid, exitText(runErr), err, stdout.String(), stderr.String())
 	}
 	if !resp.OK {
 		return &resp, resp.Error
 	}
 	return &resp, nil
+}
+
+// exitText says how a command ended, for messages.
+func exitText(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
 }
 
 func (u *account) mustCtl(t *testing.T, b bins, args ...string) *ipc.Response {

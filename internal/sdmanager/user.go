@@ -80,12 +80,12 @@ func dialEndpoint(ctx context.Context, ep Endpoint) (*dbus.Conn, error) {
 		return nil, err
 	}
 	if err := conn.Auth([]dbus.Auth{dbus.AuthExternal(strconv.Itoa(os.Getuid()))}); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	if ep.Hello {
 		if err := conn.Hello(); err != nil {
-			conn.Close()
+			_ = conn.Close()
 			return nil, err
 		}
 	}

@@ -66,8 +66,10 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
 	}
 	go d.readNotify()
-	args := []string{"--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
-		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug"}
+	args := []string{
+		"--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
+		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug",
+	}
 	if s.Args != nil {
 		args = s.Args
 	}

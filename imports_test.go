@@ -57,7 +57,7 @@ var importRules = []importRule{
 		why: "the journal's native protocol is a leaf: any binary's logger may use it",
 	},
 	{
-		from: []string{"agent/internal/..."}, only: []string{"ipc", "internal/sdfdstore"},
+		from: []string{"agent/internal/..."}, only: []string{"ipc", "internal/sdfdstore", "internal/sdmanager"},
 		why: "the agent's leaf mechanisms know nothing of groups",
 	},
 	{

@@ -49,6 +49,11 @@ type Config struct {
 	Subreaper bool
 	// OnReady, if set, is called once Run accepts connections.
 	OnReady func()
+	// User makes this a per-user agent: it serves only the uid it runs as
+	// (its effective uid) and refuses every other caller, root included,
+	// when it connects (policy.MayConnect). hello and status say "user"
+	// in their mode.
+	User bool
 }
 
 // DefaultConfig returns the configuration the orphand binary starts from.

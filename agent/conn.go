@@ -76,8 +76,16 @@ func (a *Agent) newConn(nc net.Conn, p peer) *conn {
 	return c
 }
 
-// addConn registers c, unless the agent is stopping or a limit is reached.
+// addConn registers c, unless it is refused (a per-user agent's other
+// users), the agent is stopping or a limit is reached.
 func (a *Agent) addConn(c *conn) *ipc.Error {
+	if a.cfg.User {
+		if err := policy.MayConnect(c.peer.caller, a.host.uid); err != nil {
+			a.limitLog.Log(c.log, slog.LevelWarn, c.peer.caller.UID, "per_user_agent",
+				"connection refused: a per-user agent serves its own user only", "owner_uid", a.host.uid)
+			return wireError(err)
+		}
+	}
 	err := a.admitConn(c)
 	if err != nil && err.Limit != "" {
 		a.limitLog.Log(c.log, slog.LevelWarn, c.peer.caller.UID, err.Limit, "connection refused", "err", err.Message)

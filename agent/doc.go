@@ -178,6 +178,10 @@
 //
 // # Authorization
 //
+// A per-user agent (Config.User: orphand run by a user, for that user's
+// processes) first refuses, when they connect, every caller whose uid is
+// not its own, root included (policy.MayConnect): its socket's mode keeps
+// others out, and the peer credentials keep out one that gets past it.
 // Every process the agent acts on passes package policy's rules, decided
 // from facts read through the process's verified pidfd; every group op
 // checks ownership (list, show, subscribe and the group counts of status

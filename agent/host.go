@@ -15,6 +15,7 @@ import (
 // hostFacts is what New probed about the agent's own process.
 type hostFacts struct {
 	pid     int
+	uid     uint32           // the agent's effective uid: a per-user agent's user
 	started time.Time        // when the process started (its metrics say so)
 	peers   *peercred.Reader // reads who connected (SO_PEERCRED, SO_PEERPIDFD)
 }
@@ -26,7 +27,7 @@ var forcePeerCredFallback bool
 // probeHost checks once, at start, what the agent relies on, and logs which
 // way peer identity will be read.
 func probeHost(log *slog.Logger) (hostFacts, error) {
-	h := hostFacts{pid: os.Getpid()}
+	h := hostFacts{pid: os.Getpid(), uid: uint32(os.Geteuid())}
 	if runtime.GOOS != "linux" {
 		return h, errors.New("agent: orphand runs on Linux only")
 	}

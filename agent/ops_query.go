@@ -18,6 +18,7 @@ func (a *Agent) opHello(_ context.Context, _ *conn, _ ipc.Request, resp *ipc.Res
 	resp.Agent = version.String()
 	resp.Backend = a.backend.Name()
 	resp.Features = a.features
+	resp.Mode = a.mode()
 	if t, ok := a.backend.(cgroup.Tracker); ok {
 		resp.Limitations = t.Limitations()
 	}
@@ -102,6 +103,7 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 		Version:  version.String(),
 		Pid:      a.host.pid,
 		Backend:  a.backend.Name(),
+		Mode:     a.mode(),
 		Features: a.features,
 		Groups: map[string]int{
 			ipc.StateActive: 0, ipc.StateKilling: 0, ipc.StateDead: 0, ipc.StateReleased: 0, ipc.GroupsStuck: 0,
@@ -126,7 +128,13 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	}
 	st.Connections = len(a.conns)
 	st.Subscribers = len(a.subs)
-	if c.peer.caller.UID == 0 { // they have no owner: only root sees them
+	if a.cfg.User {
+		uid := a.host.uid
+		st.UID = &uid
+	}
+	// They have no owner: only root sees them, or a per-user agent's user,
+	// the only one it has.
+	if c.peer.caller.UID == 0 || a.cfg.User {
 		st.Unrecorded = a.unrecordedLocked()
 		slices.Sort(st.Unrecorded)
 	}
@@ -140,4 +148,13 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	}
 	resp.Status = st
 	return nil
+}
+
+// mode is what hello and status say the agent is: ipc.ModeUser for a
+// per-user agent, else ipc.ModeSystem.
+func (a *Agent) mode() string {
+	if a.cfg.User {
+		return ipc.ModeUser
+	}
+	return ipc.ModeSystem
 }

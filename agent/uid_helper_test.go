@@ -34,6 +34,12 @@ func helperMain() bool {
 			continue
 		}
 		if _, err := nc.Write([]byte(line + "\n")); err != nil {
+			// An agent that refuses the connection answers and closes
+			// before reading: print its answer, if any.
+			if resp, rerr := r.ReadString('\n'); rerr == nil {
+				fmt.Print(resp)
+				break
+			}
 			fmt.Fprintln(os.Stderr, "helper write:", err)
 			os.Exit(3)
 		}

@@ -11,8 +11,9 @@
 #
 #   perl examples/client.pl [--socket PATH] [--children N] [--linger SECONDS]
 #
-# The socket defaults to $ORPHAND_SOCKET, else /run/orphand/orphand.sock.
-# On stdout it prints one JSON line — the group id and every pid it started —
+# The socket is found as orphanctl finds it: $ORPHAND_SOCKET, else your
+# per-user agent's socket ($XDG_RUNTIME_DIR/orphand/orphand.sock) if it
+# exists, else the system agent's, /run/orphand/orphand.sock. On stdout it prints one JSON line — the group id and every pid it started —
 # so that a test (e2e/) or you can check they are all gone afterwards:
 #
 #   {"group":"3f9c2a1b7d04","spawner":4242,"children":[4243,4244],"daemon":4250}
@@ -23,7 +24,19 @@ use IO::Socket::UNIX;
 use JSON::PP;
 use POSIX qw(setsid _exit);
 
-my $socket   = $ENV{ORPHAND_SOCKET} || '/run/orphand/orphand.sock';
+# find_socket: $ORPHAND_SOCKET, else the caller's own per-user agent's
+# socket if it exists, else the system agent's (docs/protocol.md).
+sub find_socket {
+    return $ENV{ORPHAND_SOCKET} if $ENV{ORPHAND_SOCKET};
+    my $runtime = $ENV{XDG_RUNTIME_DIR};
+    $runtime = "/run/user/$>" unless defined $runtime && $runtime =~ m{^/};
+    my $user = "$runtime/orphand/orphand.sock";
+    my @st = lstat $user;
+    return $user if @st && -S _ && $st[4] == $>;
+    return '/run/orphand/orphand.sock';
+}
+
+my $socket   = find_socket();
 my $children = 2;
 my $linger   = 1;
 GetOptions('socket=s' => \$socket, 'children=i' => \$children, 'linger=f' => \$linger)
@@ -34,7 +47,8 @@ my $next_id = 0;
 
 my $conn = IO::Socket::UNIX->new(Type => SOCK_STREAM(), Peer => $socket)
     or die "client.pl: cannot reach orphand at $socket: $! "
-         . "(is orphand running? start it with `orphand serve`, or set ORPHAND_SOCKET)\n";
+         . "(is orphand running? start it with `orphand serve`, or your own with "
+         . "`systemctl --user enable --now orphand.socket`, or set ORPHAND_SOCKET)\n";
 
 # request sends one request and returns the response's fields, or dies with
 # the agent's error code and message.

@@ -9,7 +9,9 @@ Protocol v1: one JSON object per line over a Unix stream socket.
 
     python3 examples/client.py [--socket PATH] [--children N] [--linger SECONDS]
 
-The socket defaults to $ORPHAND_SOCKET, else /run/orphand/orphand.sock. On
+The socket is found as orphanctl finds it: $ORPHAND_SOCKET, else your
+per-user agent's socket ($XDG_RUNTIME_DIR/orphand/orphand.sock) if it exists,
+else the system agent's, /run/orphand/orphand.sock. On
 stdout it prints one JSON line — the group id and every pid it started:
 
     {"group": "3f9c2a1b7d04", "spawner": 4242, "children": [4243, 4244], "daemon": 4250}
@@ -20,9 +22,28 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
+
+
+def find_socket():
+    """$ORPHAND_SOCKET, else the caller's own per-user agent's socket if it
+    exists, else the system agent's (docs/protocol.md)."""
+    if os.environ.get("ORPHAND_SOCKET"):
+        return os.environ["ORPHAND_SOCKET"]
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if not os.path.isabs(runtime):
+        runtime = f"/run/user/{os.geteuid()}"
+    user = os.path.join(runtime, "orphand", "orphand.sock")
+    try:
+        st = os.lstat(user)
+        if stat.S_ISSOCK(st.st_mode) and st.st_uid == os.geteuid():
+            return user
+    except OSError:
+        pass
+    return "/run/orphand/orphand.sock"
 
 
 class AgentError(Exception):
@@ -43,7 +64,8 @@ class Client:
         except OSError as e:
             self.sock.close()
             sys.exit(f"client.py: cannot reach orphand at {path}: {e.strerror} "
-                     "(is orphand running? start it with `orphand serve`, or set ORPHAND_SOCKET)")
+                     "(is orphand running? start it with `orphand serve`, or your own with "
+                     "`systemctl --user enable --now orphand.socket`, or set ORPHAND_SOCKET)")
         self.file = self.sock.makefile("rwb")
         self.next_id = 0
 
@@ -95,7 +117,7 @@ def start_daemon():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--socket", default=os.environ.get("ORPHAND_SOCKET") or "/run/orphand/orphand.sock")
+    p.add_argument("--socket", default=find_socket())
     p.add_argument("--children", type=int, default=2)
     p.add_argument("--linger", type=float, default=1.0)
     args = p.parse_args()

@@ -36,14 +36,10 @@ var (
 	ErrStreaming = errors.New("connection is streaming events")
 )
 
-// SocketPath returns the agent socket clients use by default: $ORPHAND_SOCKET
-// when set, else [DefaultSocket].
-func SocketPath() string {
-	if p := os.Getenv(SocketEnv); p != "" {
-		return p
-	}
-	return DefaultSocket
-}
+// SocketPath returns the agent socket clients use by default: the one
+// [FindSocket] chooses with [ScopeAuto] — $ORPHAND_SOCKET when set, else
+// the caller's per-user agent's socket if it exists, else [DefaultSocket].
+func SocketPath() string { return FindSocket(ScopeAuto).Path }
 
 // DialError is returned by [Dial] when no agent accepted the connection. It
 // wraps [ErrUnreachable] and the system error, and its message says what to
@@ -51,24 +47,40 @@ func SocketPath() string {
 type DialError struct {
 	Path string
 	Err  error
+	// User is true when Path is the caller's per-user agent's socket
+	// ([UserSocket]): the advice differs.
+	User bool
 }
 
 func (e *DialError) Error() string {
-	var hint string
+	return fmt.Sprintf("cannot reach orphand at %s: %v (%s)", e.Path, e.Err, e.hint())
+}
+
+func (e *DialError) hint() string {
+	if e.User {
+		switch {
+		case errors.Is(e.Err, syscall.ENOENT), errors.Is(e.Err, syscall.ECONNREFUSED):
+			return "your per-user agent is not running: start it with `systemctl --user enable --now orphand.socket` " +
+				"(or `orphand serve` as yourself), use the system agent (orphanctl --system), or set " + SocketEnv
+		case errors.Is(e.Err, syscall.EACCES), errors.Is(e.Err, syscall.EPERM):
+			return "permission denied: a per-user agent's socket serves only the user who runs it; " +
+				"use your own (orphanctl --user) or the system agent (orphanctl --system)"
+		}
+	}
 	switch {
 	case errors.Is(e.Err, syscall.ENOENT):
-		hint = "no socket there: is orphand running? Start it with `orphand serve` " +
-			"(or `systemctl start orphand.socket`), or set " + SocketEnv + " to the agent's socket"
+		return "no socket there: is orphand running? Start it with `orphand serve` " +
+			"(or `systemctl start orphand.socket`; without root, `systemctl --user enable --now orphand.socket`), or set " + SocketEnv + " to the agent's socket"
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
-		hint = "the socket exists but no agent is listening on it (a dead agent's leftover?): " +
+		return "the socket exists but no agent is listening on it (a dead agent's leftover?): " +
 			"start orphand, or set " + SocketEnv + " to the running agent's socket"
 	case errors.Is(e.Err, syscall.EACCES), errors.Is(e.Err, syscall.EPERM):
-		hint = "permission denied on the socket or its directory: the agent's socket is meant " +
-			"to be world-connectable (mode 0666); check how orphand was started"
+		return "permission denied on the socket or its directory: the system agent's socket is meant " +
+			"to be world-connectable (mode 0666), while a per-user agent's is its user's alone; " +
+			"check how orphand was started, or set " + SocketEnv
 	default:
-		hint = "is orphand running? Start it with `orphand serve`, or set " + SocketEnv
+		return "is orphand running? Start it with `orphand serve`, or set " + SocketEnv
 	}
-	return fmt.Sprintf("cannot reach orphand at %s: %v (%s)", e.Path, e.Err, hint)
 }
 
 // Unwrap returns both the system error and [ErrUnreachable].
@@ -105,7 +117,8 @@ type Client struct {
 }
 
 // Dial connects to the agent socket at path; an empty path means
-// [SocketPath]. A connection failure returns a [*DialError].
+// [SocketPath] (see [FindSocket] for the order). A connection failure
+// returns a [*DialError].
 func Dial(ctx context.Context, path string) (*Client, error) {
 	if path == "" {
 		path = SocketPath()
@@ -124,7 +137,7 @@ func Dial(ctx context.Context, path string) (*Client, error) {
 		if errors.As(err, &sys) {
 			err = sys.Err
 		}
-		return nil, &DialError{Path: path, Err: err}
+		return nil, &DialError{Path: path, Err: err, User: path == UserSocket()}
 	}
 	return newClient(conn.(*net.UnixConn), path), nil
 }
@@ -201,6 +214,9 @@ func (c *Client) roundTripLocked(ctx context.Context, req Request) (*Response, e
 	defer release()
 
 	if n, err := c.conn.Write(line); err != nil {
+		if refused := c.refusalLocked(n, err); refused != nil {
+			return nil, refused
+		}
 		if n > 0 && n < len(line) {
 			c.broken = ErrOutOfSync
 		}
@@ -281,6 +297,25 @@ func (c *Client) readLineLocked() ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// refusalLocked reads the line an agent that hung up on us left behind:
+// an agent that refuses a connection (a per-user agent called by another
+// uid, a connection limit) answers before any request and closes, and a
+// send that comes after the close fails with EPIPE while the answer is
+// still to be read. It returns that answer's error, or nil. The caller
+// holds sem.
+func (c *Client) refusalLocked(sent int, err error) *Error {
+	if sent != 0 || !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		return nil
+	}
+	raw, rerr := c.readLineLocked()
+	var resp Response
+	if rerr == nil && json.Unmarshal(raw, &resp) == nil && !resp.OK && resp.Error != nil && len(bytes.TrimSpace(resp.ID)) == 0 {
+		c.broken = ErrDisconnected
+		return resp.Error
+	}
+	return nil
 }
 
 // ioError turns a connection error into one that says what happened.

@@ -12,6 +12,12 @@ type AgentInfo struct {
 	Agent    string   // the agent's version string
 	Backend  string   // "cgroupfs", "systemd" or "proc"
 	Features []string // kernel and backend features found
+	// Mode is ModeSystem or ModeUser (a per-user agent); "" from an
+	// agent older than per-user agents: a system agent.
+	Mode string
+	// Limitations says what the backend cannot promise (the proc
+	// backend); empty for the cgroup backends.
+	Limitations []string
 }
 
 // RegisterOptions describes a subtree group to register.
@@ -64,7 +70,10 @@ func (c *Client) Hello(ctx context.Context) (*AgentInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &AgentInfo{Version: resp.Version, Agent: resp.Agent, Backend: resp.Backend, Features: resp.Features}, nil
+	return &AgentInfo{
+		Version: resp.Version, Agent: resp.Agent, Backend: resp.Backend, Features: resp.Features,
+		Mode: resp.Mode, Limitations: resp.Limitations,
+	}, nil
 }
 
 // Register makes a subtree group of the spawner and all its descendants.

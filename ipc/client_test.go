@@ -30,6 +30,7 @@ func dial(t *testing.T, path string) *Client {
 
 func TestSocketPath(t *testing.T) {
 	t.Setenv(SocketEnv, "")
+	t.Setenv("XDG_RUNTIME_DIR", t.TempDir()) // no per-user agent there
 	if got := SocketPath(); got != DefaultSocket {
 		t.Errorf("SocketPath() = %q without %s, want %q", got, SocketEnv, DefaultSocket)
 	}

@@ -1,7 +1,9 @@
 // Package ipc is orphand's agent protocol, version 1, and its Go client.
 //
-// The agent listens on a Unix stream socket (default [DefaultSocket];
-// clients honour $ORPHAND_SOCKET). Each request and each response is one
+// The agent listens on a Unix stream socket: the system agent's
+// [DefaultSocket], or a per-user agent's [UserSocket]. Clients find one with
+// [FindSocket] ($ORPHAND_SOCKET, else the caller's own per-user agent's
+// socket if it exists, else the system's), as [Dial] does for an empty path. Each request and each response is one
 // JSON object on one line; a request line is at most [MaxLine] bytes. A request names an
 // "op" and may carry an "id", which the response echoes. A response is
 // {"ok":true,...} or {"ok":false,"error":{"code":...,"message":...}}.

@@ -31,6 +31,12 @@ const (
 	OpStatus    = "status"
 )
 
+// Modes of an agent (Response.Mode in hello, Status.Mode).
+const (
+	ModeSystem = "system" // the system agent: serves every user
+	ModeUser   = "user"   // a per-user agent: serves the user who runs it, only
+)
+
 // Triggers of a group (Request.On, Group.On).
 const (
 	OnExit       = "exit"       // the spawner's exit (default)
@@ -137,6 +143,9 @@ type Response struct {
 	Agent    string   `json:"agent,omitempty"`
 	Backend  string   `json:"backend,omitempty"`
 	Features []string `json:"features,omitempty"`
+	// Mode is ModeSystem or ModeUser (agents before per-user agents
+	// existed leave it out: system).
+	Mode string `json:"mode,omitempty"`
 	// Limitations says, in plain words, what the backend cannot promise
 	// (the proc backend: escapes it cannot see); empty for cgroup backends.
 	Limitations []string `json:"limitations,omitempty"`
@@ -225,6 +234,8 @@ type Status struct {
 	Version     string         `json:"version"`
 	Pid         int            `json:"pid"`
 	Backend     string         `json:"backend"`
+	Mode        string         `json:"mode,omitempty"`   // ModeSystem or ModeUser
+	UID         *uint32        `json:"uid,omitempty"`    // the agent's uid: a per-user agent's user
 	Features    []string       `json:"features"`         // e.g. "cgroup.kill", "pidfd", "SO_PEERPIDFD"
 	Cgroup      map[string]any `json:"cgroup,omitempty"` // backend probe results (cgroup.Features)
 	Groups      map[string]int `json:"groups"`           // count by state, and GroupsStuck
@@ -233,7 +244,8 @@ type Status struct {
 	Uptime      float64        `json:"uptime_s"`
 	Started     time.Time      `json:"started"`
 	// Unrecorded lists groups found under the backend's root with no
-	// record (see docs on restarts).
+	// record (see docs on restarts): shown to root, and to a per-user
+	// agent's user.
 	Unrecorded []string `json:"unrecorded,omitempty"`
 	// Metrics are the agent's counters since it started, the figures its
 	// Prometheus metrics carry (root only: they cover every user).

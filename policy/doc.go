@@ -20,6 +20,9 @@
 //     itself, the agent's ancestors, and kernel threads.
 //   - A caller sees and controls only the groups it owns; root sees and
 //     controls all.
+//   - A per-user agent (one run by a user for that user's processes)
+//     serves its user only: any other caller, root included, is refused
+//     when it connects ([MayConnect]).
 //   - Quotas per uid (groups, connections, watch targets) and totals bound
 //     what one user can make the agent hold. Root is exempt from the per-uid
 //     quotas but not from the totals, except that the last few connections

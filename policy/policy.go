@@ -86,3 +86,16 @@ func MayControl(c Caller, verb, id string, owner uint32) error {
 	}
 	return deny("uid %d may not %s group %s: it belongs to another user", c.UID, verb, id)
 }
+
+// MayConnect decides whether c may use a per-user agent, one that serves
+// only the uid owner, its user: the answer is nil for the owner, and a
+// [*Denied] for anyone else — root included, whose processes such an
+// agent could not act on, and a user who reached the socket with
+// CAP_DAC_OVERRIDE despite its directory's mode.
+func MayConnect(c Caller, owner uint32) error {
+	if c.UID == owner {
+		return nil
+	}
+	return deny("this is uid %d's per-user orphand agent, which serves that user only (you are uid %d): use the system agent (orphanctl --system) or your own (systemctl --user enable --now orphand.socket)",
+		owner, c.UID)
+}

@@ -86,6 +86,29 @@ func TestMaySeeAndControl(t *testing.T) {
 	}
 }
 
+func TestMayConnect(t *testing.T) {
+	tests := []struct {
+		caller Caller
+		owner  uint32
+		want   bool
+	}{
+		{Caller{UID: 1000}, 1000, true},
+		{Caller{UID: 1001}, 1000, false},
+		{Caller{UID: 0}, 1000, false}, // root too: a per-user agent cannot act on root's processes
+		{Caller{UID: 0}, 0, true},     // root's own per-user agent (user@0.service)
+	}
+	for _, tt := range tests {
+		err := MayConnect(tt.caller, tt.owner)
+		if (err == nil) != tt.want {
+			t.Errorf("MayConnect(uid %d, owner %d) = %v, want allowed=%v", tt.caller.UID, tt.owner, err, tt.want)
+		}
+		var d *Denied
+		if err != nil && (!errors.As(err, &d) || !strings.Contains(err.Error(), "--system")) {
+			t.Errorf("refusal %q is not a *Denied that says what to do", err)
+		}
+	}
+}
+
 func TestLimits(t *testing.T) {
 	l := Limits{GroupsPerUID: 2, GroupsTotal: 5, ConnsPerUID: 1, ConnsTotal: 3, TargetsPerWatch: 4, TargetsPerUID: 6}
 	root, alice := Caller{UID: 0}, Caller{UID: 1000}

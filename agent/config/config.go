@@ -156,7 +156,11 @@ func Parse(r io.Reader, f *File) error {
 // Load reads the file at path over the defaults. A missing file is an
 // error only when the path was named explicitly; else the defaults apply.
 func Load(path string, explicit bool) (File, error) {
-	f := Default()
+	return LoadOver(path, explicit, Default())
+}
+
+// LoadOver is Load over the defaults f (a per-user agent's: [UserDefault]).
+func LoadOver(path string, explicit bool, f File) (File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {

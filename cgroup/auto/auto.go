@@ -9,6 +9,14 @@
 //  3. else proc (package cgroup/proc): descendants tracked by pidfd,
 //     with weaker guarantees that docs/backends.md spells out.
 //
+// For a per-user agent (Config.User) the order is the same, each backend
+// limited to what the user may use: systemd means the user's own service
+// manager (systemd --user) and its delegated subtree; cgroupfs only a
+// cgroup delegated to the user (Config.CgroupRoot, or the agent's own
+// cgroup marked delegated); and the proc backend has no proc connector,
+// which needs CAP_NET_ADMIN, so a double fork (a setsid daemon's) can
+// escape it — Open says so in a warning.
+//
 // Open logs the choice and the probed features once.
 package auto
 
@@ -44,6 +52,8 @@ type Config struct {
 	// CgroupRoot is the cgroupfs backend's root (--cgroup-root); see
 	// cgroupfs.Config.Root.
 	CgroupRoot string
+	// User opens the backends of a per-user agent (see the package doc).
+	User bool
 	// NoCgroupKill forces the kill pipeline's freeze + SIGKILL fallback,
 	// as on kernels before 5.14 (for tests and misbehaving kernels).
 	NoCgroupKill bool
@@ -83,12 +93,7 @@ func Open(ctx context.Context, cfg Config) (cgroup.Backend, error) {
 			log.Info("cgroup backend", "backend", b.Name(), "mount", f.Mount, "layout", f.Layout,
 				"root", f.Root, "cgroup.kill", f.Kill && !cfg.NoCgroupKill, "cgroup.freeze", f.Freeze,
 				"openat2", f.Openat2, "systemd", f.Systemd, "not_chosen", reasons)
-			if name == Proc && len(order) > 1 {
-				// Chosen by auto as the last resort: say so loudly, since a
-				// misconfigured cgroup tree silently weakens every promise.
-				log.Warn("no writable cgroup v2: using the proc backend, which cannot follow every double fork (see docs/backends.md); fix the cause above or choose --backend explicitly",
-					"why", strings.Join(reasons, "; "))
-			}
+			warnProc(log, b, cfg.User, len(order) > 1, reasons)
 			return b, nil
 		}
 	}
@@ -101,11 +106,36 @@ func open(ctx context.Context, name string, cfg Config, log *slog.Logger) (cgrou
 		if !SystemdBooted() {
 			return nil, errors.New("PID 1 is not systemd (/run/systemd/system does not exist)")
 		}
-		return systemd.Open(ctx, systemd.Config{NoCgroupKill: cfg.NoCgroupKill, Logger: log})
+		return systemd.Open(ctx, systemd.Config{User: cfg.User, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
 	case Cgroupfs:
-		return cgroupfs.Open(ctx, cgroupfs.Config{Root: cfg.CgroupRoot, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
+		return cgroupfs.Open(ctx, cgroupfs.Config{Root: cfg.CgroupRoot, User: cfg.User, NoCgroupKill: cfg.NoCgroupKill, Logger: log})
 	default:
 		return proc.Open(ctx, proc.Config{Logger: log})
+	}
+}
+
+// warnProc says loudly what the proc backend cannot promise when auto
+// chose it as the last resort (a misconfigured cgroup tree silently
+// weakens every promise), and always for a per-user agent, which has no
+// proc connector.
+func warnProc(log *slog.Logger, b cgroup.Backend, user, auto bool, reasons []string) {
+	if b.Name() != Proc {
+		return
+	}
+	tracking := ""
+	if t, ok := b.(cgroup.Tracker); ok {
+		tracking = t.Tracking()
+	}
+	if user && tracking != proc.TrackConnector {
+		log.Warn("per-user agent on the proc backend: it can miss a process that double-forks (a setsid daemon) and lose it when its spawner dies, "+
+			"because without root the proc connector (CAP_NET_ADMIN) is unavailable and forks are found by walking /proc; "+
+			"run the agent under your systemd user manager (systemctl --user enable --now orphand.socket) or in a cgroup delegated to you to close that gap (see docs/user.md)",
+			"tracking", tracking)
+		return
+	}
+	if auto {
+		log.Warn("no writable cgroup v2: using the proc backend, which cannot follow every double fork (see docs/backends.md); fix the cause above or choose --backend explicitly",
+			"why", strings.Join(reasons, "; "))
 	}
 }
 

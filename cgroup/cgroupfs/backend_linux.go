@@ -19,6 +19,7 @@ type Backend struct {
 	root     string // where groups are created, relative to the mount
 	features cgroup.Features
 	log      *slog.Logger
+	user     bool // a per-user agent's: no shared default root
 }
 
 var _ cgroup.Backend = (*Backend)(nil)
@@ -42,7 +43,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{fs: fs, log: log}
+	b := &Backend{fs: fs, log: log, user: cfg.User}
 	if err := b.setup(ctx, cfg.Root); err != nil {
 		_ = fs.Close()
 		return nil, err
@@ -92,6 +93,11 @@ func (b *Backend) chooseRoot(configured string) (string, error) {
 			return "", err
 		}
 		return cgroup.JoinPath(own, groupsDir), nil
+	}
+	if b.user {
+		return "", fmt.Errorf("%w: cgroupfs: the agent's cgroup %s is not delegated to it (no user.delegate or trusted.delegate mark): "+
+			"start the agent in a cgroup delegated to you (as root: chown the cgroup and its cgroup.procs, cgroup.subtree_control and cgroup.threads to you, "+
+			"and setfattr -n user.delegate -v 1 on it), or name one with --cgroup-root", cgroup.ErrUnavailable, b.fs.Path(own))
 	}
 	return defaultRoot, nil
 }

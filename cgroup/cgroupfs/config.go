@@ -13,6 +13,12 @@ type Config struct {
 	// ("/sys/fs/cgroup/orphand"). It is created if missing. Empty: see the
 	// package doc.
 	Root string
+	// User is set for a per-user agent: the shared default root
+	// (/orphand at the top of the mount, root's) is never used, only Root
+	// or the agent's own delegated cgroup — a cgroup whose cgroup.procs
+	// and subtree the user may write, marked delegated as systemd marks
+	// it (see the package doc).
+	User bool
 	// NoCgroupKill forces the kill pipeline's freeze + SIGKILL fallback.
 	NoCgroupKill bool
 	// NoOpenat2 forces path resolution without openat2(2).

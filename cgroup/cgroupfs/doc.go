@@ -8,7 +8,9 @@
 // in which case the agent first moves itself into the leaf "<own>/agent"
 // (with controllers delegated, cgroup v2 allows processes only in leaves)
 // and creates groups under "<own>/groups"; else "/orphand" at the top of
-// the cgroup2 mount. A nested group is a subdirectory of its parent group,
+// the cgroup2 mount — except for a per-user agent (Config.User), which
+// never uses that shared default and fails instead, saying how to delegate
+// a cgroup to the user. A nested group is a subdirectory of its parent group,
 // so killing the parent kills it too.
 //
 // All file access goes through [cgroup.FS] (openat2 beneath the mount),

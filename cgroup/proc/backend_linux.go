@@ -24,7 +24,8 @@ type Backend struct {
 	log      *slog.Logger
 	features cgroup.Features
 	tracking string
-	self     int // the agent's pid: never tracked
+	self     int   // the agent's pid: never tracked
+	noConn   error // why the proc connector is not used (the fallback), nil with it
 
 	watcher *proctree.Watcher // exits of killed members; in the fallback, of every member
 	conn    *connector        // nil in the fallback
@@ -108,6 +109,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 		log.Info("proc backend: forks are followed with the proc connector", "receive_buffer", cfg.ReceiveBuffer)
 	} else {
 		b.tracking = TrackRescan
+		b.noConn = why
 		b.wg.Go(func() { b.rescanLoop(runCtx) })
 		log.Warn("proc backend: proc connector unavailable; forks are found by walking /proc on exits and periodically, and a quick double fork can escape",
 			"reason", why, "interval", cfg.RescanInterval)
@@ -124,8 +126,16 @@ func (b *Backend) Features() cgroup.Features { return b.features }
 // Tracking reports how forks are seen: TrackConnector or TrackRescan.
 func (b *Backend) Tracking() string { return b.tracking }
 
-// Limitations says in plain words what this backend cannot promise.
-func (b *Backend) Limitations() []string { return Limitations(b.tracking) }
+// Limitations says in plain words what this backend cannot promise, and
+// in the fallback why the proc connector is not used (an agent without
+// CAP_NET_ADMIN, such as a per-user agent, cannot subscribe to it).
+func (b *Backend) Limitations() []string {
+	l := Limitations(b.tracking)
+	if b.noConn != nil {
+		l = append(l, "forks are found by walking /proc because the proc connector is unavailable: "+b.noConn.Error())
+	}
+	return l
+}
 
 // Stats returns counters of what the backend did.
 func (b *Backend) Stats() Stats {

@@ -58,7 +58,7 @@ type Config struct {
 // when it tracks with the given method (TrackConnector or TrackRescan).
 // The agent shows it in status and hello.
 func Limitations(tracking string) []string {
-	first := "a double fork (fork, fork, exit of the middle process) completed between two walks of /proc escapes: the grandchild is reparented before it is seen"
+	first := "a double fork (fork, fork, exit of the middle process: how a setsid daemon starts) completed between two walks of /proc escapes: the grandchild is reparented before it is seen"
 	if tracking == TrackConnector {
 		first = "if the kernel drops proc connector events (the socket buffer overflowed), every group is walked again, and a double fork completed while events were lost escapes"
 	}

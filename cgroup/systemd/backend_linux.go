@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/orphand/orphand/cgroup"
+	"github.com/orphand/orphand/internal/sdmanager"
 )
 
 // Backend is the systemd backend. It is safe for concurrent use.
@@ -21,6 +22,10 @@ type Backend struct {
 	fs       *cgroup.FS
 	features cgroup.Features
 	log      *slog.Logger
+	// manager is the cgroup of the manager's subtree for a user manager
+	// ("/user.slice/user-1000.slice/user@1000.service"), "" for the
+	// system's: placement reads spawners' cgroups relative to it.
+	manager  string
 	noPIDFDs atomic.Bool   // systemd refused the PIDFDs property once
 	calls    chan struct{} // semaphore: D-Bus method calls in flight
 }
@@ -44,11 +49,11 @@ func (b *Backend) call(ctx context.Context, f func() error) error {
 
 var _ cgroup.Backend = (*Backend)(nil)
 
-// Open connects to systemd over the system bus, discovers the cgroup2
-// mount systemd manages and looks in the agent's own cgroup for
-// cgroup.kill and cgroup.freeze (it cannot create a scratch cgroup in a
-// tree systemd owns). Its error wraps cgroup.ErrUnavailable when systemd
-// cannot be reached.
+// Open connects to systemd over the system bus (with cfg.User, to the
+// user's own manager), discovers the cgroup2 mount systemd manages and
+// looks in the agent's own cgroup for cgroup.kill and cgroup.freeze (it
+// cannot create a scratch cgroup in a tree systemd owns). Its error wraps
+// cgroup.ErrUnavailable when systemd cannot be reached.
 func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -65,17 +70,41 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := sdbus.NewSystemConnectionContext(ctx)
-	if err != nil {
-		_ = fs.Close()
-		return nil, fmt.Errorf("%w: systemd: cannot reach systemd on the system bus (is dbus running?): %w", cgroup.ErrUnavailable, err)
+	b := &Backend{fs: fs, log: log, calls: make(chan struct{}, maxCalls)}
+	if err := b.connect(ctx, cfg.User); err != nil {
+		_ = b.Close()
+		return nil, err
 	}
-	b := &Backend{conn: conn, fs: fs, log: log, calls: make(chan struct{}, maxCalls)}
 	if err := b.probe(); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// connect reaches the system manager over the system bus, or with user
+// the user's own manager (sdmanager.DialUser: the user bus, else the
+// manager's private socket), whose subtree it then reads.
+func (b *Backend) connect(ctx context.Context, user bool) error {
+	if !user {
+		conn, err := sdbus.NewSystemConnectionContext(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: systemd: cannot reach systemd on the system bus (is dbus running?): %w", cgroup.ErrUnavailable, err)
+		}
+		b.conn = conn
+		return nil
+	}
+	conn, ep, err := sdmanager.DialUser(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: systemd: cannot reach your user manager (systemd --user; is user@%d.service running? `loginctl enable-linger` starts it without a login): %w",
+			cgroup.ErrUnavailable, os.Geteuid(), err)
+	}
+	b.conn = conn
+	if b.manager, err = sdmanager.ManagerCgroup(conn); err != nil {
+		return fmt.Errorf("%w: systemd: your user manager: %w", cgroup.ErrUnavailable, err)
+	}
+	b.log.Info("systemd backend: scopes are units of your user manager", "via", ep.What, "subtree", b.manager)
+	return nil
 }
 
 func (b *Backend) probe() error {
@@ -111,7 +140,9 @@ func (b *Backend) FS() *cgroup.FS { return b.fs }
 // Close closes the D-Bus connection and the mount descriptor. Scopes are
 // left as they are.
 func (b *Backend) Close() error {
-	b.conn.Close()
+	if b.conn != nil {
+		b.conn.Close()
+	}
 	return b.fs.Close()
 }
 

@@ -27,6 +27,17 @@
 // itself stops the outer scope (its bound unit stopped), the nested groups
 // end with it, with the outer scope's KillSignal= and TimeoutStopSec=.
 //
+// A per-user agent's backend (Config.User) talks to the user's own manager
+// (systemd --user, reached through internal/sdmanager) instead of the
+// system's: its scopes live in the subtree systemd delegates to the user,
+// below user@UID.service, and placement reads the spawner's cgroup relative
+// to that manager's. A spawner outside that subtree (an ssh session's scope,
+// a system service running as the user) has no slice or unit of that
+// manager: its scope goes to the manager's default slice (app.slice), bound
+// to nothing, and the user manager moves it there through the system
+// manager, which lets a user move its own processes into its own manager's
+// units.
+//
 // Kills go through the shared pipeline on the scope's cgroup ([cgroup.FS]),
 // not through systemd's KillUnit, so they return only when the group is
 // empty. Remove then stops the scope; an emptied scope usually ends and is

@@ -29,6 +29,28 @@ func placement(cgroupPath string) (slice, unit string) {
 	return slice, ""
 }
 
+// placementUnder is placement for a service manager whose subtree is the
+// cgroup manager ("" or "/" for the system manager, whose subtree is the
+// whole tree; "/user.slice/user-1000.slice/user@1000.service" for a user
+// manager): the slice and unit are read from the path below manager, as
+// that manager names its units. A path outside the manager's subtree (a
+// process in an ssh session's scope, seen by a user manager) has no slice
+// or unit of that manager: inside is false, and the scope goes to the
+// manager's default slice, bound to nothing.
+func placementUnder(manager, cgroupPath string) (slice, unit string, inside bool) {
+	manager = strings.TrimSuffix(manager, "/")
+	if manager == "" {
+		slice, unit = placement(cgroupPath)
+		return slice, unit, true
+	}
+	rest, ok := strings.CutPrefix(cgroupPath, manager)
+	if !ok || rest != "" && !strings.HasPrefix(rest, "/") {
+		return "", "", false
+	}
+	slice, unit = placement(rest)
+	return slice, unit, true
+}
+
 // unescape undoes systemd's cg_escape(): names that could clash with the
 // kernel's own files ("cgroup.*", "cpu.*", names starting with "_" or ".")
 // get a "_" prepended in the cgroup tree.

@@ -26,6 +26,31 @@ func TestPlacement(t *testing.T) {
 	}
 }
 
+func TestPlacementUnderUserManager(t *testing.T) {
+	const mgr = "/user.slice/user-1000.slice/user@1000.service"
+	for _, tt := range []struct {
+		manager, in string
+		slice, unit string
+		inside      bool
+	}{
+		{"", "/system.slice/cron.service", "system.slice", "cron.service", true},
+		{"/", "/system.slice/cron.service", "system.slice", "cron.service", true},
+		{mgr, mgr + "/app.slice/runner.service", "app.slice", "runner.service", true},
+		{mgr, mgr + "/app.slice/app-ci.slice/job.service/sub", "app-ci.slice", "job.service", true},
+		{mgr, mgr + "/session.slice/dbus.service", "session.slice", "dbus.service", true},
+		{mgr, mgr + "/init.scope", "-.slice", "init.scope", true},
+		{mgr, mgr, "-.slice", "", true},
+		{mgr, "/user.slice/user-1000.slice/session-3.scope", "", "", false},
+		{mgr, "/system.slice/cron.service", "", "", false},
+		{mgr, mgr + "x/app.slice/a.service", "", "", false}, // user@1000.servicex is another unit
+	} {
+		slice, unit, inside := placementUnder(tt.manager, tt.in)
+		if slice != tt.slice || unit != tt.unit || inside != tt.inside {
+			t.Errorf("placementUnder(%q, %q) = %q, %q, %v; want %q, %q, %v", tt.manager, tt.in, slice, unit, inside, tt.slice, tt.unit, tt.inside)
+		}
+	}
+}
+
 func TestUnitNames(t *testing.T) {
 	if u := unitName("abc"); u != "orphand-abc.scope" || idOf(u) != "abc" {
 		t.Errorf("unitName/idOf round trip: %q -> %q", u, idOf(u))

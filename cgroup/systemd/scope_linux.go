@@ -66,12 +66,14 @@ func (b *Backend) scopeProperties(spec cgroup.Spec) ([]sdbus.Property, error) {
 	if err != nil {
 		return nil, err
 	}
-	slice, owner := placement(path)
+	slice, owner, inside := placementUnder(b.manager, path)
 	props := []sdbus.Property{
 		sdbus.PropDescription(describe(spec, spawner)),
-		sdbus.PropSlice(slice),
 		{Name: "Delegate", Value: dbus.MakeVariant(true)},
 		{Name: "CollectMode", Value: dbus.MakeVariant("inactive-or-failed")},
+	}
+	if inside {
+		props = append(props, sdbus.PropSlice(slice))
 	}
 	if owner != "" {
 		props = append(props, sdbus.PropBindsTo(owner), sdbus.PropAfter(owner))

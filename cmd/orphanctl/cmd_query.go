@@ -174,8 +174,6 @@ func (c *cli) with(ctx context.Context, fn func(*ipc.Client) error) error {
 }
 
 func (c *cli) socketShown() string {
-	if c.socket != "" {
-		return c.socket
-	}
-	return ipc.SocketPath()
+	s, _ := c.chooseSocket() // dial has checked the flags
+	return s.Path
 }

@@ -113,7 +113,33 @@ func wantArgs(args []string, min, max int, names string) error {
 }
 
 func (c *cli) dial(ctx context.Context) (*ipc.Client, error) {
-	return ipc.Dial(ctx, c.socket)
+	s, err := c.chooseSocket()
+	if err != nil {
+		return nil, err
+	}
+	if c.verbose {
+		_, _ = fmt.Fprintf(c.stderr, "orphanctl: using %s (%s)\n", s.Path, s.Why)
+	}
+	return ipc.Dial(ctx, s.Path)
+}
+
+// chooseSocket picks the agent's socket: --socket, else --user or
+// --system, else ipc.FindSocket's order ($ORPHAND_SOCKET, your per-user
+// agent's socket if it exists, the system agent's).
+func (c *cli) chooseSocket() (ipc.Socket, error) {
+	switch {
+	case c.user && c.system:
+		return ipc.Socket{}, usagef("--user and --system exclude each other")
+	case c.socket != "" && (c.user || c.system):
+		return ipc.Socket{}, usagef("--socket names the socket itself: leave out --user and --system")
+	case c.socket != "":
+		return ipc.Socket{Path: c.socket, User: c.socket == ipc.UserSocket(), Why: "--socket"}, nil
+	case c.user:
+		return ipc.FindSocket(ipc.ScopeUser), nil
+	case c.system:
+		return ipc.FindSocket(ipc.ScopeSystem), nil
+	}
+	return ipc.FindSocket(ipc.ScopeAuto), nil
 }
 
 // printJSON prints v as one line of JSON.
@@ -140,12 +166,16 @@ func (c *cli) printf(format string, args ...any) {
 const usageText = `orphanctl — talk to orphand: no process outlives its spawner.
 
 Usage:
-  orphanctl [--socket PATH] [--json] COMMAND [ARGS]
+  orphanctl [--user | --system | --socket PATH] [-v] [--json] COMMAND [ARGS]
 
 Commands:
 %s
 Global flags (before or after the command):
-  --socket PATH   the agent's socket (default $ORPHAND_SOCKET, else /run/orphand/orphand.sock)
+  --user          your per-user agent ($XDG_RUNTIME_DIR/orphand/orphand.sock)
+  --system        the system agent (/run/orphand/orphand.sock)
+  --socket PATH   the agent's socket; without these three: $ORPHAND_SOCKET, else
+                  your per-user agent's socket if it exists, else the system's
+  -v              say on stderr which socket is used, and why
   --json          print JSON, one object per line, instead of text
   --version       print orphanctl's version
   -h, --help      help; 'orphanctl COMMAND --help' for a command
@@ -179,7 +209,7 @@ func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	_, _ = fmt.Fprintf(w, "Usage: orphanctl %s %s\n\n%s\n", cmd.name, cmd.synopsis, strings.TrimSpace(cmd.help))
 	var flags strings.Builder
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "socket" || f.Name == "json" {
+		if globalFlag(f.Name) {
 			return
 		}
 		arg, usage := flag.UnquoteUsage(f)
@@ -192,7 +222,16 @@ func printCommandHelp(w io.Writer, cmd *command, fs *flag.FlagSet) {
 	if flags.Len() > 0 {
 		_, _ = fmt.Fprintf(w, "\nFlags:\n%s", flags.String())
 	}
-	_, _ = fmt.Fprint(w, "\nGlobal flags: --socket PATH, --json (see 'orphanctl help').\n")
+	_, _ = fmt.Fprint(w, "\nGlobal flags: --user, --system, --socket PATH, -v, --json (see 'orphanctl help').\n")
+}
+
+// globalFlag reports whether the flag is one of globalFlags'.
+func globalFlag(name string) bool {
+	switch name {
+	case "socket", "user", "system", "v", "json":
+		return true
+	}
+	return false
 }
 
 var helpCmd = &command{

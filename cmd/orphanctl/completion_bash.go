@@ -30,11 +30,12 @@ _orphanctl() {
 	fi
 
 	local commands="%[1]s"
-	local cmd="" socket="" dashdash="" i
+	local cmd="" socket="" scope="" dashdash="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
 		--socket) socket=${words[i+1]}; ((i++)) ;;
 		--socket=*) socket=${words[i]#--socket=} ;;
+		--user|--system) scope=${words[i]} ;;
 		--) [[ -n $cmd ]] && dashdash=1 ;;
 		-*) ;;
 		*) [[ -z $cmd ]] && cmd=${words[i]} ;;
@@ -46,12 +47,12 @@ _orphanctl() {
 	--signal) COMPREPLY=($(compgen -W "%[4]s" -- "$cur")); return ;;
 	--on) COMPREPLY=($(compgen -W "exit disconnect" -- "$cur")); return ;;
 	--pid|--kill) COMPREPLY=($(compgen -W "$(ps -e -o pid= 2>/dev/null)" -- "$cur")); return ;;
-	--parent) COMPREPLY=($(compgen -W "$(orphanctl ${socket:+--socket "$socket"} ls -q 2>/dev/null)" -- "$cur")); return ;;
+	--parent) COMPREPLY=($(compgen -W "$(orphanctl ${socket:+--socket "$socket"} $scope ls -q 2>/dev/null)" -- "$cur")); return ;;
 	--grace|--name) return ;;
 	esac
 
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "$commands --socket --json --help --version" -- "$cur"))
+		COMPREPLY=($(compgen -W "$commands --user --system --socket -v --json --help --version" -- "$cur"))
 		return
 	fi
 	if [[ $cmd == run && -n $dashdash ]]; then
@@ -68,7 +69,7 @@ _orphanctl() {
 	fi
 	case $cmd in
 	%[3]s)
-		COMPREPLY=($(compgen -W "$(orphanctl ${socket:+--socket "$socket"} ls -q 2>/dev/null)" -- "$cur")) ;;
+		COMPREPLY=($(compgen -W "$(orphanctl ${socket:+--socket "$socket"} $scope ls -q 2>/dev/null)" -- "$cur")) ;;
 	completion) COMPREPLY=($(compgen -W "%[5]s" -- "$cur")) ;;
 	help) COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
 	run) COMPREPLY=($(compgen -W "-- $flags" -- "$cur")) ;;

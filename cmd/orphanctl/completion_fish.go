@@ -15,6 +15,9 @@ func writeFishCompletion(w io.Writer) {
 		fmt.Fprintf(&b, "complete -c orphanctl -n 'not __orphanctl_cmd' -a %s -d %s\n", cmd.name, fishQuote(cmd.summary))
 	}
 	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l socket -r -F -d \"the agent's socket\"\n")
+	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l user -d 'your per-user agent'\n")
+	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l system -d 'the system agent'\n")
+	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -s v -d 'say which socket is used, and why'\n")
 	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l json -d 'print JSON, one object per line'\n")
 	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l help -d 'show help'\n")
 	b.WriteString("complete -c orphanctl -n 'not __orphanctl_cmd' -l version -d \"print orphanctl's version\"\n")
@@ -130,13 +133,18 @@ function __orphanctl_run_cmd
 end
 
 # __orphanctl_groups lists the caller's active groups, from the agent the
-# line names (--socket) or the default one.
+# line names (--socket, --user, --system) or the default one.
 function __orphanctl_groups
     command -q orphanctl; or return 0
     set -l tokens (commandline -opc)
     set -l socket
     if set -l i (contains -i -- --socket $tokens)
         set socket --socket $tokens[(math $i + 1)]
+    end
+    for scope in --user --system
+        if contains -- $scope $tokens
+            set -a socket $scope
+        end
     end
     orphanctl $socket ls -q 2>/dev/null
 end

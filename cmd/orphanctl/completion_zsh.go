@@ -29,7 +29,7 @@ const zshCompletion = `#compdef orphanctl
 
 _orphanctl_groups() {
 	local -a groups
-	groups=(${(f)"$(orphanctl ${socket:+--socket "$socket"} ls -q 2>/dev/null)"})
+	groups=(${(f)"$(orphanctl ${socket:+--socket "$socket"} $scope ls -q 2>/dev/null)"})
 	compadd -a groups
 }
 
@@ -37,11 +37,12 @@ _orphanctl() {
 	local -a commands flags
 	commands=(
 %[1]s	)
-	local cmd="" socket="" dashdash="" i
+	local cmd="" socket="" scope="" dashdash="" i
 	for ((i = 2; i < CURRENT; i++)); do
 		case ${words[i]} in
 		--socket) socket=${words[i+1]}; ((i++)) ;;
 		--socket=*) socket=${words[i]#--socket=} ;;
+		--user|--system) scope=${words[i]} ;;
 		--) [[ -n $cmd ]] && dashdash=1 ;;
 		-*) ;;
 		*) [[ -z $cmd ]] && cmd=${words[i]} ;;
@@ -59,7 +60,7 @@ _orphanctl() {
 
 	if [[ -z $cmd ]]; then
 		if [[ ${words[CURRENT]} == -* ]]; then
-			compadd -- --socket --json --help --version
+			compadd -- --user --system --socket -v --json --help --version
 		else
 			_describe -t commands 'orphanctl command' commands
 		fi

@@ -120,6 +120,7 @@ func writeStatus(w io.Writer, st *ipc.Status, socket string) {
 	tw := newTable(w)
 	row := func(k, v string) { _, _ = fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	row("agent", fmt.Sprintf("orphand %s, pid %d, socket %s", st.Version, st.Pid, socket))
+	row("mode", modeText(st))
 	row("backend", st.Backend)
 	row("features", orDash(strings.Join(st.Features, " ")))
 	for _, k := range slices.Sorted(maps.Keys(st.Cgroup)) {
@@ -135,6 +136,17 @@ func writeStatus(w io.Writer, st *ipc.Status, socket string) {
 		row("unrecorded", strings.Join(st.Unrecorded, " "))
 	}
 	_ = tw.Flush()
+}
+
+// modeText says which kind of agent answered.
+func modeText(st *ipc.Status) string {
+	if st.Mode != ipc.ModeUser {
+		return "system agent (serves every user)"
+	}
+	if st.UID == nil {
+		return "per-user agent"
+	}
+	return fmt.Sprintf("per-user agent of uid %d (serves that user only)", *st.UID)
 }
 
 // writeEvent prints one event as a line.

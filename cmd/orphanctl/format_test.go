@@ -106,10 +106,16 @@ func TestWriteGroupDetailsAndStatus(t *testing.T) {
 		Version: "v1", Pid: 9, Backend: "cgroupfs", Groups: map[string]int{"active": 2, "dead": 1},
 		Cgroup: map[string]any{"mount": "/sys/fs/cgroup"}, Uptime: 61,
 	}, "/run/o.sock")
-	for _, want := range []string{"orphand v1, pid 9, socket /run/o.sock", "3 (2 active, 1 dead)", "1m1s", "mount:"} {
+	for _, want := range []string{"orphand v1, pid 9, socket /run/o.sock", "system agent", "3 (2 active, 1 dead)", "1m1s", "mount:"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
+	}
+	b.Reset()
+	uid := uint32(1000)
+	writeStatus(&b, &ipc.Status{Version: "v1", Pid: 9, Backend: "systemd", Mode: ipc.ModeUser, UID: &uid}, "/run/user/1000/orphand/orphand.sock")
+	if !strings.Contains(b.String(), "per-user agent of uid 1000") {
+		t.Errorf("a per-user agent's status does not say so:\n%s", b.String())
 	}
 	b.Reset()
 	k, ms := 4, 1.25

@@ -54,6 +54,8 @@ func (e *exitError) Unwrap() error { return e.err }
 type cli struct {
 	stdout, stderr io.Writer
 	socket         string
+	user, system   bool // --user, --system: which agent (see ipc.FindSocket)
+	verbose        bool // -v: say which socket is used and why
 	json           bool
 	cmd            *command // the command running, for messages
 	// onFlagSet, if set, sees each flag set the command makes (completion
@@ -109,7 +111,10 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 // globalFlags defines the flags every command accepts, before or after its
 // name.
 func (c *cli) globalFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.socket, "socket", c.socket, "the agent's socket `PATH` (default $"+ipc.SocketEnv+", else "+ipc.DefaultSocket+")")
+	fs.StringVar(&c.socket, "socket", c.socket, "the agent's socket `PATH` (default $"+ipc.SocketEnv+", else your per-user agent's if it runs, else "+ipc.DefaultSocket+")")
+	fs.BoolVar(&c.user, "user", c.user, "talk to your per-user agent ($XDG_RUNTIME_DIR/"+ipc.UserSocketName+"), as systemctl --user does")
+	fs.BoolVar(&c.system, "system", c.system, "talk to the system agent ("+ipc.DefaultSocket+"), as systemctl --system does")
+	fs.BoolVar(&c.verbose, "v", c.verbose, "say on stderr which agent's socket is used, and why")
 	fs.BoolVar(&c.json, "json", c.json, "print JSON (one object per line) instead of text")
 }
 

@@ -14,8 +14,9 @@ import (
 )
 
 // listen returns the socket systemd passed (socket activation), or else
-// the agent's own listener on path.
-func listen(path string, log *slog.Logger) (net.Listener, error) {
+// the agent's own listener on path: world-connectable for the system
+// agent, private to its user for a per-user agent.
+func listen(path string, user bool, log *slog.Logger) (net.Listener, error) {
 	lns, err := activation.Listeners()
 	if err != nil {
 		return nil, fmt.Errorf("socket activation: %w", err)
@@ -38,6 +39,9 @@ func listen(path string, log *slog.Logger) (net.Listener, error) {
 		log.Info("serving the socket passed by systemd", "addr", passed[0].Addr().String(), "ignored_socket_flag", path)
 		return passed[0], nil
 	}
+	if user {
+		return listenPrivate(path, log)
+	}
 	return listenOwn(path, log)
 }
 
@@ -50,6 +54,12 @@ func listenOwn(path string, log *slog.Logger) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("create the socket's directory: %w", err)
 	}
+	return listenAt(path, 0o666, log)
+}
+
+// listenAt listens on path with the socket's mode, as listenOwn says, once
+// its directory exists.
+func listenAt(path string, mode os.FileMode, log *slog.Logger) (net.Listener, error) {
 	lock, err := os.OpenFile(path+".lock", os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open the socket's lock file: %w", err)
@@ -77,10 +87,10 @@ func listenOwn(path string, log *slog.Logger) (net.Listener, error) {
 		lock.Close()
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o666); err != nil {
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		lock.Close()
-		return nil, fmt.Errorf("make %s connectable by every user: %w", path, err)
+		return nil, fmt.Errorf("set the mode of %s to %#o: %w", path, mode, err)
 	}
 	log.Info("listening", "socket", path)
 	return &lockedListener{Listener: ln, lock: lock}, nil

@@ -26,6 +26,16 @@ Runs the orphand agent. It serves the socket systemd passes (socket
 activation) or else listens on --socket itself (mode 0666: callers are
 authorised by their peer credentials, not by file permissions).
 
+Run by any user but root (or with --user), it is that user's per-user
+agent: it serves that user only, listens on
+$XDG_RUNTIME_DIR/orphand/orphand.sock (its directory mode 0700, the socket
+0600), keeps its state in $XDG_STATE_HOME/orphand (~/.local/state/orphand),
+reads $XDG_CONFIG_HOME/orphand/orphand.toml (~/.config/orphand/orphand.toml),
+and picks a backend the user may use: systemd's user manager, a cgroup
+delegated to the user, or the proc backend (which without root cannot see
+every double fork: the start-up log says so). systemctl --user enable --now
+orphand.socket starts it on the first connection.
+
 On SIGTERM or SIGINT it stops accepting, lets requests in flight finish,
 and exits WITHOUT killing registered groups: their spawners are alive, and
 their records stay in --state-dir. The next start takes them over before it
@@ -76,6 +86,7 @@ configuration.
 // serveOptions is the configuration after flags override the file.
 type serveOptions struct {
 	file config.File
+	user bool // a per-user agent (--user, or not run by root)
 }
 
 func runServe(args []string, stdout, stderr io.Writer) int {
@@ -106,15 +117,16 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 	fs.SetOutput(io.Discard)
 	def := config.Default()
 	var (
-		socket      = fs.String("socket", def.Socket, "listen on the Unix socket `PATH` when systemd passes none")
+		socket      = fs.String("socket", def.Socket, "listen on the Unix socket `PATH` when systemd passes none (per-user agent: $XDG_RUNTIME_DIR/orphand/orphand.sock)")
 		backend     = fs.String("backend", def.Backend, "cgroup `BACKEND`: "+strings.Join(auto.Names, ", "))
 		cgroupRoot  = fs.String("cgroup-root", def.CgroupRoot, "cgroupfs: create groups under the cgroup `PATH` (relative to the cgroup2 mount, or absolute below it)")
-		stateDir    = fs.String("state-dir", def.StateDir, "`DIR` for records that survive a restart")
-		configPath  = fs.String("config", config.DefaultPath, "configuration `FILE` (TOML; a missing default file means defaults)")
+		stateDir    = fs.String("state-dir", def.StateDir, "`DIR` for records that survive a restart (per-user agent: $XDG_STATE_HOME/orphand)")
+		configPath  = fs.String("config", config.DefaultPath, "configuration `FILE` (TOML; a missing default file means defaults; per-user agent: $XDG_CONFIG_HOME/orphand/orphand.toml)")
 		logLevel    = fs.String("log-level", def.LogLevel, "log `LEVEL`: debug, info, warn or error")
 		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: auto (the journal's native protocol when stderr is the journal, else text), text, json or journal")
 		metricsAddr = fs.String("metrics-address", def.MetricsAddress, "serve Prometheus metrics at http://`ADDR`/metrics: HOST:PORT, or a Unix socket path (default: none)")
 		showVersion = fs.Bool("version", false, "print the version and exit")
+		user        = fs.Bool("user", false, "run as the per-user agent of the user running it: the default for every user but root (see above)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -136,7 +148,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	file, err := config.Load(*configPath, set["config"])
+	userAgent := userMode(*user)
+	file, err := loadConfig(*configPath, set["config"], userAgent)
 	if err != nil {
 		_, _ = fmt.Fprintf(stderr, "orphand: %v\n", err)
 		return serveOptions{}, exitUsage, false
@@ -162,7 +175,7 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		_, _ = fmt.Fprintf(stderr, "orphand: %v\n", err)
 		return serveOptions{}, exitUsage, false
 	}
-	return serveOptions{file: file}, 0, true
+	return serveOptions{file: file, user: userAgent}, 0, true
 }
 
 // newLogger makes the agent's structured logger: on stderr in text or
@@ -194,6 +207,9 @@ func newLogger(w io.Writer, level, format string) (log *slog.Logger, closeLog fu
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	f := opts.file
 	log.Info("orphand starting", "version", version.String(), "pid", os.Getpid())
+	if opts.user {
+		logUserAgent(log, f)
+	}
 	// First: the pidfds systemd kept are taken out of the passed
 	// descriptors before socket activation reads them.
 	durable, err := agent.OpenDurable(ctx, f.StateDir, log)
@@ -202,13 +218,13 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	}
 	defer func() { _ = durable.Close() }()
 
-	backend, err := auto.Open(ctx, auto.Config{Backend: f.Backend, CgroupRoot: f.CgroupRoot, Logger: log})
+	backend, err := auto.Open(ctx, auto.Config{Backend: f.Backend, CgroupRoot: f.CgroupRoot, User: opts.user, Logger: log})
 	if err != nil {
 		return fmt.Errorf("open the cgroup backend: %w", err)
 	}
 	defer func() { _ = backend.Close() }()
 
-	ln, err := listen(f.Socket, log)
+	ln, err := listen(f.Socket, opts.user, log)
 	if err != nil {
 		return err
 	}
@@ -229,6 +245,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	}
 	n := newNotifier(log)
 	cfg.Subreaper = true
+	cfg.User = opts.user
 	cfg.OnReady = func() {
 		n.notify("READY=1\nSTATUS=serving on " + ln.Addr().String() + " with the " + backend.Name() + " backend")
 	}

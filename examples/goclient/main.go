@@ -5,8 +5,9 @@
 //
 //	go run ./examples/goclient [--socket PATH] [--children N] [--linger SECONDS]
 //
-// The socket defaults to $ORPHAND_SOCKET, else /run/orphand/orphand.sock. On
-// stdout it prints one JSON line — the group id and every pid it started —
+// The socket is found as orphanctl finds it (ipc.FindSocket):
+// $ORPHAND_SOCKET, else your per-user agent's socket if it exists, else
+// /run/orphand/orphand.sock. On stdout it prints one JSON line — the group id and every pid it started —
 // as examples/client.pl and examples/client.py do.
 package main
 
@@ -38,7 +39,7 @@ func main() {
 	}
 	log.SetFlags(0)
 	log.SetPrefix("goclient: ")
-	socket := flag.String("socket", "", "the agent's socket (default $ORPHAND_SOCKET, else "+ipc.DefaultSocket+")")
+	socket := flag.String("socket", "", "the agent's socket (default $ORPHAND_SOCKET, else your per-user agent's if it runs, else "+ipc.DefaultSocket+")")
 	children := flag.Int("children", 2, "how many children to start")
 	linger := flag.Float64("linger", 1, "how many seconds to live after starting them")
 	flag.Parse()

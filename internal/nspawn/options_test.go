@@ -108,7 +108,7 @@ func TestRecipe(t *testing.T) {
 		t.Errorf("key %q", a.key())
 	}
 	args := strings.Join(a.mmdebstrapArgs("/t"), " ")
-	for _, want := range []string{"--variant=minbase", "--include=dbus,perl,procps,python3,rpm,systemd,systemd-sysv,util-linux", "bookworm /t http://a/debian"} {
+	for _, want := range []string{"--variant=minbase", "--include=dbus,dbus-user-session,libpam-systemd,perl,procps,python3,rpm,systemd,systemd-sysv,util-linux", "bookworm /t http://a/debian"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("mmdebstrap args %q lack %q", args, want)
 		}

@@ -39,7 +39,12 @@ const recipeVersion = 1
 //	                           socket) for example clients; python3-minimal
 //	                           alone has no json module
 //	rpm                        rpm, to query or install the .rpm package
-var Packages = []string{"dbus", "perl", "procps", "python3", "rpm", "systemd", "systemd-sysv", "util-linux"}
+//	dbus-user-session          a user bus for each user manager
+//	                           (user@UID.service), and with it
+//	libpam-systemd             pam_systemd, which gives a user manager
+//	                           its XDG_RUNTIME_DIR: the per-user agent's
+//	                           tests need both
+var Packages = []string{"dbus", "dbus-user-session", "libpam-systemd", "perl", "procps", "python3", "rpm", "systemd", "systemd-sysv", "util-linux"}
 
 // Suite is the Debian release the container runs (systemd 252).
 const Suite = "bookworm"

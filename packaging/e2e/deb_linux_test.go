@@ -27,6 +27,7 @@ func TestDebInSystemd(t *testing.T) {
 		t.FailNow()
 	}
 	t.Run("Units", testUnits)
+	t.Run("UserAgent", testUserAgent)
 	t.Run("SpawnerKilled", testSpawnerKilled)
 	t.Run("Hardened", testHardenedOps)
 	t.Run("Observability", testObservability)

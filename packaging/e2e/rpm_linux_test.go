@@ -32,6 +32,7 @@ func TestRPMInSystemd(t *testing.T) {
 	}) {
 		t.FailNow()
 	}
+	t.Run("UserAgent", testUserAgent)
 	t.Run("SpawnerKilled", testSpawnerKilled)
 	t.Run("Upgrade", func(t *testing.T) {
 		g := spawnGroup(t, "upgrade", "")

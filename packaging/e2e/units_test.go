@@ -123,3 +123,62 @@ func TestUnitsMatchTheAgent(t *testing.T) {
 		t.Errorf("orphand.service: CapabilityBoundingSet=%s lacks CAP_KILL: the agent signals other users' processes", caps)
 	}
 }
+
+// TestUserUnitsMatchTheAgent: the per-user agent's units agree with where
+// the agent and its clients look, and use only what a user manager can
+// apply without privileges. (The container tests prove that they work.)
+func TestUserUnitsMatchTheAgent(t *testing.T) {
+	sock := unitOptions(t, "user/orphand.socket")
+	for key, want := range map[string]string{
+		// %t is the user's runtime directory, $XDG_RUNTIME_DIR: where
+		// ipc.UserSocket looks.
+		"ListenStream": "%t/" + ipc.UserSocketName, "SocketMode": "0600", "DirectoryMode": "0700", "RemoveOnStop": "yes",
+	} {
+		if got := one(t, sock, "Socket", key); got != want {
+			t.Errorf("user/orphand.socket: %s=%s, want %s", key, got, want)
+		}
+	}
+	if got := one(t, sock, "Install", "WantedBy"); got != "sockets.target" {
+		t.Errorf("user/orphand.socket: WantedBy=%s, want sockets.target", got)
+	}
+
+	svc := unitOptions(t, "user/orphand.service")
+	for key, want := range map[string]string{
+		"Type": "notify", "Restart": "always", "Delegate": "yes", "KillMode": "process",
+		"ExecStart": "/usr/sbin/orphand serve --user", "NoNewPrivileges": "yes",
+	} {
+		if got := one(t, svc, "Service", key); got != want {
+			t.Errorf("user/orphand.service: %s=%s, want %s", key, got, want)
+		}
+	}
+	if store, err := strconv.Atoi(one(t, svc, "Service", "FileDescriptorStoreMax")); err != nil || store < 1 {
+		t.Errorf("user/orphand.service: FileDescriptorStoreMax=%d (%v), want a positive number", store, err)
+	}
+	for _, key := range []string{"Requires", "After"} {
+		if got := one(t, svc, "Unit", key); got != "orphand.socket" {
+			t.Errorf("user/orphand.service: %s=%s, want orphand.socket", key, got)
+		}
+	}
+	if got := svc["Install"]["WantedBy"]; len(got) > 0 {
+		t.Errorf("user/orphand.service: WantedBy=%v; the socket starts the service, so nothing else should", got)
+	}
+	// A user manager cannot raise the hard file limit (the agent raises its
+	// soft limit itself, so @resources must stay allowed), has no
+	// capabilities to drop, needs privileges or user namespaces for the
+	// mount-namespace options, and maps StateDirectory= elsewhere than
+	// $XDG_STATE_HOME before systemd 254.
+	for _, key := range []string{
+		"LimitNOFILE", "CapabilityBoundingSet", "ProtectSystem", "ProtectHome", "PrivateTmp", "PrivateDevices",
+		"PrivateNetwork", "PrivateIPC", "ProtectKernelTunables", "ProtectKernelModules", "ProtectControlGroups",
+		"StateDirectory", "RuntimeDirectory", "User", "DynamicUser",
+	} {
+		if v, ok := svc["Service"][key]; ok {
+			t.Errorf("user/orphand.service: %s=%v has no place in a user unit", key, v)
+		}
+	}
+	for _, f := range svc["Service"]["SystemCallFilter"] {
+		if strings.HasPrefix(f, "~") && strings.Contains(f, "@resources") {
+			t.Errorf("user/orphand.service: SystemCallFilter=%s denies setrlimit, with which the agent raises its file limit", f)
+		}
+	}
+}

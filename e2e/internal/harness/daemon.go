@@ -25,6 +25,13 @@ type Serve struct {
 	// (FDSTORE=1 with pidfds, discarded here) are sent as under systemd.
 	// Otherwise WaitReady closes it once READY=1 has arrived.
 	KeepNotify bool
+	// Args, when set, replace the flags after "serve" (a per-user agent
+	// started with its own defaults takes no --socket or --state-dir).
+	Args []string
+	// SysProcAttr starts the agent as another user, or in a cgroup
+	// (Credential, UseCgroupFD); the notification socket is then made
+	// writable by every user.
+	SysProcAttr *syscall.SysProcAttr
 }
 
 // Daemon is one `orphand serve` process a test started.
@@ -59,8 +66,21 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
 	}
 	go d.readNotify()
-	d.Cmd = exec.Command(s.Bin, "serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
-		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug")
+	args := []string{
+		"--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
+		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug",
+	}
+	if s.Args != nil {
+		args = s.Args
+	}
+	if s.SysProcAttr != nil {
+		if err := os.Chmod(notifyPath, 0o666); err != nil {
+			d.closeNotify()
+			t.Fatal(err)
+		}
+	}
+	d.Cmd = exec.Command(s.Bin, append([]string{"serve"}, args...)...)
+	d.Cmd.SysProcAttr = s.SysProcAttr
 	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "GOTRACEBACK=all"), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {

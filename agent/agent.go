@@ -65,6 +65,8 @@ type Agent struct {
 	kick       chan struct{}            // wakes the sweeper (capacity 1)
 	dirty      map[string]*pendingWrite // records queued for persistLoop, by group id
 	unrecorded map[string]*group        // groups found under the backend's root with no record
+
+	compat *compatSide // the compatibility socket (WithCompat); nil when off
 }
 
 // New checks cfg, probes the kernel features the agent relies on and
@@ -131,6 +133,9 @@ func (a *Agent) featureList() []string {
 			f = append(f, "fdstore")
 		}
 	}
+	if a.compat != nil {
+		f = append(f, "compat") // the original orphand's protocol, on a socket of its own
+	}
 	if crashpoint.Enabled {
 		f = append(f, "crashpoints") // a test build
 	}
@@ -151,6 +156,9 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 		return errors.New("agent: Run called twice")
 	}
 	defer ln.Close()
+	if a.compat != nil {
+		defer a.compat.cfg.Listener.Close()
+	}
 	a.started = time.Now()
 
 	stopReaper, err := a.startReaper(ctx)
@@ -183,6 +191,7 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	bg.Go(func() { a.sweepLoop(sweepCtx) })
 
 	var conns sync.WaitGroup
+	a.startCompat(&conns)
 	acceptErr := make(chan error, 1)
 	bg.Go(func() { acceptErr <- a.acceptLoop(ln, &conns) })
 
@@ -226,6 +235,7 @@ func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopK
 	for _, c := range open {
 		c.stopReading() // a request being handled finishes; no new one is read
 	}
+	a.stopCompat() // records already read are still handled
 	if !waitUntil(conns.Wait, deadline) {
 		a.log.Warn("requests still running at the end of the shutdown grace; cancelling them")
 		stopReqs()

@@ -113,7 +113,7 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 			st.Groups[g.State]++
 		}
 	}
-	st.Connections = len(a.conns)
+	st.Connections = a.openConnsLocked()
 	st.Subscribers = len(a.subs)
 	if c.peer.caller.UID == 0 { // they have no owner: only root sees them
 		st.Unrecorded = a.unrecordedLocked()

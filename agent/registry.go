@@ -82,6 +82,9 @@ func (a *Agent) forgetLocked(g *group) {
 	if a.groups[g.ID] == g {
 		delete(a.groups, g.ID)
 	}
+	if a.compat != nil && g.Origin == ipc.OriginCompat {
+		a.compat.pairs.forgetLocked(g)
+	}
 	if _, lingers := a.lingering[g]; !lingers {
 		a.queueLocked(g.ID, nil)
 	}

@@ -43,6 +43,14 @@ const (
 	KindWatch   = "watch"   // a watched pid and explicit targets
 )
 
+// Origins of a group (Group.Origin): where it was registered. A group
+// registered over this protocol has no origin.
+const (
+	// OriginCompat: a REGISTER record on the agent's compatibility socket,
+	// the original orphand's 12-byte protocol (docs/compat.md).
+	OriginCompat = "compat"
+)
+
 // Group states.
 const (
 	StateActive   = "active"
@@ -175,6 +183,12 @@ type Group struct {
 	Targets []Process `json:"targets,omitempty"` // watch groups: the processes to kill
 	Ended   time.Time `json:"ended,omitzero"`    // when it became dead or released
 	Killed  int       `json:"killed,omitempty"`  // processes killed, once dead
+	// Origin says where the group was registered: absent for this
+	// protocol's register and watch, OriginCompat for a REGISTER on the
+	// compatibility socket (a watch group whose spawner is the record's
+	// parent and whose one target, the child, is held with its whole
+	// subtree in Cgroup).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Event is one line of a subscription stream.

@@ -25,6 +25,11 @@ Runs the orphand agent. It serves the socket systemd passes (socket
 activation) or else listens on --socket itself (mode 0666: callers are
 authorised by their peer credentials, not by file permissions).
 
+With --compat-socket (or a socket passed under FileDescriptorName=compat,
+as orphand-compat.socket does) it also speaks the original orphand's
+12-byte protocol, for its clients (orphand-forkwait.so, the Perl client):
+see docs/compat.md.
+
 On SIGTERM or SIGINT it stops accepting, lets requests in flight finish,
 and exits WITHOUT killing registered groups: their spawners are alive, and
 their records stay in --state-dir. The next start takes them over before it
@@ -47,6 +52,8 @@ Configuration file (TOML; every key optional, unknown keys are errors):
   default_grace  = "0s"           # polite signal -> SIGKILL, if a request names none
   default_signal = "SIGTERM"
   shutdown_grace = "5s"           # time for requests and kills in flight at stop
+  compat_socket  = ""             # also serve the original orphand protocol here ("" = off)
+  compat_signal  = "SIGINT"       # its groups' polite signal (then default_grace, SIGKILL)
 
   [limits]                        # quotas: 0 means unlimited; root is exempt per uid
   groups_per_uid      = 1000
@@ -109,6 +116,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		configPath  = fs.String("config", config.DefaultPath, "configuration `FILE` (TOML; a missing default file means defaults)")
 		logLevel    = fs.String("log-level", def.LogLevel, "log `LEVEL`: debug, info, warn or error")
 		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: text or json")
+		compatSock  = fs.String("compat-socket", def.CompatSocket, "also serve the original orphand's 12-byte protocol on the Unix socket `PATH` (off by default; see docs/compat.md)")
+		compatSig   = fs.String("compat-signal", def.CompatSignal, "polite `SIGNAL` to the compatibility socket's groups, before the default grace and SIGKILL")
 		showVersion = fs.Bool("version", false, "print the version and exit")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -146,6 +155,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		{"state-dir", stateDir, &file.StateDir},
 		{"log-level", logLevel, &file.LogLevel},
 		{"log-format", logFormat, &file.LogFormat},
+		{"compat-socket", compatSock, &file.CompatSocket},
+		{"compat-signal", compatSig, &file.CompatSignal},
 	}
 	for _, o := range overrides {
 		if set[o.flag] {
@@ -191,11 +202,12 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	}
 	defer func() { _ = backend.Close() }()
 
-	ln, err := listen(f.Socket, log)
+	lns, err := listen(f.Socket, f.CompatSocket, log)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer lns.Close()
+	ln := lns.main
 
 	cfg, err := f.Agent()
 	if err != nil {
@@ -206,7 +218,11 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	cfg.OnReady = func() {
 		n.notify("READY=1\nSTATUS=serving on " + ln.Addr().String() + " with the " + backend.Name() + " backend")
 	}
-	a, err := agent.New(cfg, backend, log, agent.WithDurable(durable))
+	agentOpts := []agent.Option{agent.WithDurable(durable)}
+	if lns.compat != nil {
+		agentOpts = append(agentOpts, agent.WithCompat(agent.CompatConfig{Listener: lns.compat, Signal: f.CompatSignalNum()}))
+	}
+	a, err := agent.New(cfg, backend, log, agentOpts...)
 	if err != nil {
 		return err
 	}

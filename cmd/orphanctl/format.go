@@ -26,10 +26,28 @@ func writeGroupTable(w io.Writer, groups []ipc.Group, now time.Time) {
 	_, _ = fmt.Fprintln(tw, "ID\tNAME\tKIND\tSTATE\tOWNER\tSPAWNER\tMEMBERS\tAGE\tWHERE")
 	for _, g := range groups {
 		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
-			g.ID, orDash(g.Name), g.Kind, g.State, g.OwnerUID, g.Spawner.Pid, g.Members,
+			g.ID, orDash(g.Name), kind(g), g.State, g.OwnerUID, g.Spawner.Pid, g.Members,
 			age(g.Created, now), orDash(where(g)))
 	}
 	_ = tw.Flush()
+}
+
+// kind is the group's kind as the tables show it: with its origin when it
+// has one ("watch/compat": made by a REGISTER on the compatibility socket).
+func kind(g ipc.Group) string {
+	if g.Origin != "" {
+		return g.Kind + "/" + g.Origin
+	}
+	return g.Kind
+}
+
+// origin says where a group came from, for show ("" for the agent's own
+// socket).
+func origin(g *ipc.Group) string {
+	if g.Origin == ipc.OriginCompat {
+		return "the compatibility socket (a REGISTER of the original orphand protocol: the target and its descendants are in the cgroup)"
+	}
+	return g.Origin
 }
 
 // where is the group's place: its systemd unit, else its cgroup.
@@ -51,6 +69,7 @@ func writeGroupDetails(w io.Writer, g *ipc.Group, members []int, now time.Time) 
 	row("id", g.ID)
 	row("name", g.Name)
 	row("kind", g.Kind)
+	row("origin", origin(g))
 	row("state", g.State)
 	row("owner uid", itoa(int(g.OwnerUID)))
 	spawner := itoa(g.Spawner.Pid)

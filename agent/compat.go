@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/orphand/orphand/agent/compat"
@@ -61,9 +62,22 @@ type compatSide struct {
 	cfg  CompatConfig
 	stop context.CancelFunc // ends the server's Serve
 
+	records, registered, refused atomic.Uint64 // for status
+
 	// Guarded by Agent.mu.
 	conns int         // its open connections, counted with the agent's own
 	pairs compatPairs // registrations by (parent, child)
+}
+
+// compatStatusLocked is the compatibility socket's part of status.
+func (a *Agent) compatStatusLocked() *ipc.CompatStatus {
+	s := a.compat
+	if s == nil {
+		return nil
+	}
+	return &ipc.CompatStatus{
+		Connections: s.conns, Records: s.records.Load(), Registered: s.registered.Load(), Refused: s.refused.Load(),
+	}
 }
 
 // startCompat starts the compatibility socket's server, counted by conns
@@ -139,6 +153,7 @@ func (h compatHandler) Handle(r compat.Request) {
 	case compat.ActionUnregister:
 		h.a.compatUnregister(h.a.reqCtx, r)
 	}
+	h.a.compat.records.Add(1)
 }
 
 // compatCaller is the policy's view of a compat peer.
@@ -158,6 +173,7 @@ func (a *Agent) compatLog(r compat.Request) *slog.Logger {
 // minute per uid and reason (with the count since); a process already gone
 // is routine; anything else is an error.
 func (a *Agent) compatRefused(log *slog.Logger, r compat.Request, err error) {
+	a.compat.refused.Add(1)
 	e := wireError(err)
 	switch e.Code {
 	case ipc.CodeNoSuchProcess:

@@ -232,6 +232,10 @@ func TestCompatRefusals(t *testing.T) {
 	if gs := compatGroups(c); len(gs) != 1 {
 		t.Fatalf("a good record after the bad ones: %+v", gs)
 	}
+	st := c.ok(ipc.Request{Op: ipc.OpStatus}).Status.Compat
+	if st == nil || st.Records != 7 || st.Registered != 1 || st.Refused != 6 {
+		t.Errorf("status of the compatibility socket: %+v, want 7 records handled (the zero pid is dropped before), 1 registered, 6 refused", st)
+	}
 }
 
 // orphan starts a sleep whose parent exits at once: it is reparented

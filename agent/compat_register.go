@@ -42,6 +42,7 @@ func (a *Agent) compatRegister(ctx context.Context, r compat.Request) {
 		log.Debug("compat: unregistered while it was being registered; released", "group", g.ID)
 		a.compatRelease(ctx, g, log)
 	default:
+		a.compat.registered.Add(1)
 		log.Debug("compat: registered", "group", g.ID, "cgroup", g.Ref.Path, "unit", g.Ref.Unit)
 	}
 }

@@ -115,9 +115,10 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	}
 	st.Connections = a.openConnsLocked()
 	st.Subscribers = len(a.subs)
-	if c.peer.caller.UID == 0 { // they have no owner: only root sees them
+	if c.peer.caller.UID == 0 { // they have no owner, or count everyone's: only root sees them
 		st.Unrecorded = a.unrecordedLocked()
 		slices.Sort(st.Unrecorded)
+		st.Compat = a.compatStatusLocked()
 	}
 	a.mu.Unlock()
 	resp.Status = st

@@ -221,4 +221,16 @@ type Status struct {
 	// Unrecorded lists groups found under the backend's root with no
 	// record (see docs on restarts).
 	Unrecorded []string `json:"unrecorded,omitempty"`
+	// Compat is the compatibility socket's counters, when it is served;
+	// shown to root only (they count every user's records).
+	Compat *CompatStatus `json:"compat,omitempty"`
+}
+
+// CompatStatus counts what the compatibility socket did since the agent
+// started.
+type CompatStatus struct {
+	Connections int    `json:"connections"` // open now (also counted in Status.Connections)
+	Records     uint64 `json:"records"`     // REGISTER and UNREGISTER records handled
+	Registered  uint64 `json:"registered"`  // groups made by a REGISTER
+	Refused     uint64 `json:"refused"`     // records refused (see the agent's log)
 }

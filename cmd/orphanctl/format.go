@@ -146,6 +146,10 @@ func writeStatus(w io.Writer, st *ipc.Status, socket string) {
 	row("groups", fmt.Sprintf("%d (%s)", total, orDash(strings.Join(counts, ", "))))
 	row("connections", fmt.Sprintf("%d (%d subscribed)", st.Connections, st.Subscribers))
 	row("uptime", time.Duration(st.Uptime*float64(time.Second)).Round(time.Second).String())
+	if c := st.Compat; c != nil {
+		row("compat socket", fmt.Sprintf("%d connections; %d records handled, %d groups registered, %d refused",
+			c.Connections, c.Records, c.Registered, c.Refused))
+	}
 	if len(st.Unrecorded) > 0 {
 		row("unrecorded", strings.Join(st.Unrecorded, " "))
 	}

@@ -20,6 +20,7 @@ type Serve struct {
 	Bin     string   // the orphand binary
 	Backend string   // --backend
 	Env     []string // added to the test's environment
+	Args    []string // more flags of orphand serve (--compat-socket PATH)
 	// KeepNotify keeps the stand-in for systemd's notification socket
 	// for the agent's whole life, so that its fd store messages
 	// (FDSTORE=1 with pidfds, discarded here) are sent as under systemd.
@@ -59,8 +60,9 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
 	}
 	go d.readNotify()
-	d.Cmd = exec.Command(s.Bin, "serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
-		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug")
+	args := []string{"serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
+		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug"}
+	d.Cmd = exec.Command(s.Bin, append(args, s.Args...)...)
 	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "GOTRACEBACK=all"), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
 	if err := d.Cmd.Start(); err != nil {

@@ -119,7 +119,7 @@ func parentDeath(b *testing.B, p programs, sock string, children int, all bool, 
 // Reported: medians (old-ms, compat-ms) and their ratio. ns/op is
 // meaningless (it includes the setup).
 func BenchmarkParentDeath(b *testing.B) {
-	const children, rounds = 10, 10
+	const children, rounds = 10, 20
 	p := progs(b)
 	a := startAgent(b, "")
 	c := a.client(b)

@@ -60,8 +60,10 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 		ready: make(chan struct{}), drained: make(chan struct{}), done: make(chan struct{}),
 	}
 	go d.readNotify()
-	args := []string{"serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
-		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug"}
+	args := []string{
+		"serve", "--socket", h.Socket, "--backend", s.Backend, "--cgroup-root", h.Root,
+		"--config", h.config, "--state-dir", h.StateDir, "--log-level", "debug",
+	}
 	d.Cmd = exec.Command(s.Bin, append(args, s.Args...)...)
 	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "GOTRACEBACK=all"), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log

@@ -31,6 +31,11 @@ type compatAgent struct {
 
 func startCompatAgent(t *testing.T) *compatAgent {
 	t.Helper()
+	return startCompatAgentWith(t, testConfig())
+}
+
+func startCompatAgentWith(t *testing.T, cfg Config) *compatAgent {
+	t.Helper()
 	rel, dir := cgroupRoot(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -50,7 +55,6 @@ func startCompatAgent(t *testing.T) *compatAgent {
 		t.Fatal(err)
 	}
 	lb := &logBuffer{t: t}
-	cfg := testConfig()
 	ready := make(chan struct{})
 	cfg.OnReady = func() { close(ready) }
 	a, err := New(cfg, b, slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -253,6 +257,29 @@ func orphan(t *testing.T) int {
 	p := open(t, pid)
 	t.Cleanup(func() { _ = p.Signal(syscall.SIGKILL) })
 	return pid
+}
+
+// The quotas apply as on the agent's socket: a REGISTER past groups_total
+// (which binds root too) is refused and logged, and its child is left
+// where it was.
+func TestCompatQuota(t *testing.T) {
+	cfg := testConfig()
+	cfg.Limits.GroupsTotal = 1
+	ca := startCompatAgentWith(t, cfg)
+	c := dial(t, ca.sock)
+	p1, c1, _ := family(t)
+	p2, c2, _ := family(t)
+	compatSend(t, ca.compatSock, reg(p1, c1), reg(p2, c2))
+	gs := compatGroups(c)
+	if len(gs) != 1 || gs[0].Spawner.Pid != p1 {
+		t.Fatalf("compat groups %+v, want only the first pair's", gs)
+	}
+	if !strings.Contains(ca.log.String(), "limit=groups_total") {
+		t.Error("the refusal over the quota is not logged with its limit")
+	}
+	if origin, _ := ca.placeOf(c2); strings.Contains(origin, ca.root[strings.LastIndex(ca.root, "/"):]) {
+		t.Errorf("the refused child was moved into the agent's tree (%s)", origin)
+	}
 }
 
 // A compat REGISTER of a child inside a subtree group nests in it: killing

@@ -269,7 +269,8 @@ func TestCompatQuota(t *testing.T) {
 	c := dial(t, ca.sock)
 	p1, c1, _ := family(t)
 	p2, c2, _ := family(t)
-	compatSend(t, ca.compatSock, reg(p1, c1), reg(p2, c2))
+	compatSend(t, ca.compatSock, reg(p1, c1)) // one after the other: workers take records in any order
+	compatSend(t, ca.compatSock, reg(p2, c2))
 	gs := compatGroups(c)
 	if len(gs) != 1 || gs[0].Spawner.Pid != p1 {
 		t.Fatalf("compat groups %+v, want only the first pair's", gs)

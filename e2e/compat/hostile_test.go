@@ -1,6 +1,8 @@
 package compat
 
 import (
+	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
@@ -97,8 +99,13 @@ func TestChildPidReused(t *testing.T) {
 	}
 	waitGone(t, "the first child", kids[:1])
 	waitReaped(t, c1)
-	newcomer, err := harness.ReusePid(t, c1, 500)
-	if err != nil {
+	// On a busy machine other processes may fork between setting
+	// ns_last_pid and our fork, every time: then the kill counts below
+	// still prove that nothing but the second child was hit.
+	newcomer, err := harness.ReusePid(t, c1, 2000)
+	if errors.Is(err, harness.ErrNotReused) {
+		t.Logf("note: %v; checking the kill counts only", err)
+	} else if err != nil {
 		t.Fatal(err)
 	}
 
@@ -106,8 +113,19 @@ func TestChildPidReused(t *testing.T) {
 	waitGone(t, "the second child", kids[1:])
 	for _, g := range groups {
 		waitState(t, c, g.ID, "dead")
+		got, _, err := c.Show(context.Background(), g.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 1 // the second child
+		if g.Targets[0].Pid == c1 {
+			want = 0 // its cgroup held nothing once the first child was gone
+		}
+		if got.Killed != want {
+			t.Errorf("group of child %d killed %d processes, want %d", g.Targets[0].Pid, got.Killed, want)
+		}
 	}
-	if newcomer.Exited() {
+	if newcomer != nil && newcomer.Exited() {
 		t.Fatalf("the newcomer that took the dead child's pid %d was killed", c1)
 	}
 }

@@ -61,6 +61,10 @@ var importRules = []importRule{
 		why: "the agent's leaf mechanisms know nothing of groups",
 	},
 	{
+		from: []string{"agent/compat/..."}, only: []string{"ipc", "agent/internal/...", "internal/peercred", "proctree"},
+		why: "the compatibility socket's server speaks the old protocol and knows nothing of groups: the agent is its handler",
+	},
+	{
 		from: []string{"cgroup/..."}, deny: []string{"agent/...", "ipc/...", "policy/...", "family/...", "pid1/...", "cmd/..."},
 		why: "cgroup knows no daemon and no protocol: the agent uses it, not the other way",
 	},
@@ -195,6 +199,9 @@ func TestImportRulesCatchForbiddenArrows(t *testing.T) {
 		{"internal/journald", "internal/signame", false},
 		{"agent", "internal/testutil", false},
 		{"cmd/orphand", "internal/nspawn", false},
+		{"agent/compat", "agent", false},
+		{"agent/compat", "policy", false},
+		{"agent/compat", "cgroup", false},
 	} {
 		if len(brokenRules(a.from, a.to, a.test)) == 0 {
 			t.Errorf("%s → %s (test file %v) breaks no rule", a.from, a.to, a.test)
@@ -220,6 +227,9 @@ func TestImportRulesCatchForbiddenArrows(t *testing.T) {
 		{"agent", "agent/internal/promexport", false},
 		{"internal/regpath", "internal/testutil", false},
 		{"e2e/internal/harness", "internal/testutil", false},
+		{"agent/compat", "internal/peercred", false},
+		{"agent/compat", "agent/internal/ratelog", false},
+		{"agent", "agent/compat", false},
 	} {
 		if r := brokenRules(a.from, a.to, a.test); len(r) > 0 {
 			t.Errorf("%s → %s (test file %v) breaks the rule %q", a.from, a.to, a.test, r[0].why)

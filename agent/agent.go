@@ -70,6 +70,8 @@ type Agent struct {
 	kick       chan struct{}            // wakes the sweeper (capacity 1)
 	dirty      map[string]*pendingWrite // records queued for persistLoop, by group id
 	unrecorded map[string]*group        // groups found under the backend's root with no record
+
+	compat *compatSide // the compatibility socket (WithCompat); nil when off
 }
 
 // New checks cfg, probes the kernel features the agent relies on and
@@ -138,6 +140,9 @@ func (a *Agent) featureList() []string {
 			f = append(f, "fdstore")
 		}
 	}
+	if a.compat != nil {
+		f = append(f, "compat") // the original orphand's protocol, on a socket of its own
+	}
 	if crashpoint.Enabled {
 		f = append(f, "crashpoints") // a test build
 	}
@@ -160,6 +165,9 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	defer ln.Close()
 	if a.metricsLn != nil {
 		defer a.metricsLn.Close() // closed already if it was served; not if Run failed first
+	}
+	if a.compat != nil {
+		defer a.compat.cfg.Listener.Close()
 	}
 	a.started = time.Now()
 
@@ -195,6 +203,7 @@ func (a *Agent) Run(ctx context.Context, ln net.Listener) error {
 	stopMetrics := a.serveMetrics()
 
 	var conns sync.WaitGroup
+	a.startCompat(&conns)
 	acceptErr := make(chan error, 1)
 	bg.Go(func() { acceptErr <- a.acceptLoop(ln, &conns) })
 
@@ -239,6 +248,7 @@ func (a *Agent) shutdown(ln net.Listener, conns *sync.WaitGroup, stopReqs, stopK
 	for _, c := range open {
 		c.stopReading() // a request being handled finishes; no new one is read
 	}
+	a.stopCompat() // records already read are still handled
 	if !waitUntil(conns.Wait, deadline) {
 		a.log.Warn("requests still running at the end of the shutdown grace; cancelling them")
 		stopReqs()

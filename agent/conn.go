@@ -97,16 +97,43 @@ func (a *Agent) addConn(c *conn) *ipc.Error {
 func (a *Agent) admitConn(c *conn) *ipc.Error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.countConnLocked(c.peer.caller); err != nil {
+		return err
+	}
+	a.conns[c] = struct{}{}
+	return nil
+}
+
+// countConnLocked counts a connection of caller, to either socket the
+// agent serves, against the connection limits, unless the agent is
+// stopping or a limit is reached.
+func (a *Agent) countConnLocked(caller policy.Caller) *ipc.Error {
 	if a.stopping {
 		return reqErr(ipc.CodeInternal, "the agent is stopping")
 	}
-	u := policy.Usage{Mine: a.connsByUID[c.peer.caller.UID], Total: len(a.conns), NotRoot: len(a.conns) - a.connsByUID[0]}
-	if err := a.cfg.Limits.AllowConn(c.peer.caller, u); err != nil {
+	total := a.openConnsLocked()
+	u := policy.Usage{Mine: a.connsByUID[caller.UID], Total: total, NotRoot: total - a.connsByUID[0]}
+	if err := a.cfg.Limits.AllowConn(caller, u); err != nil {
 		return wireError(err)
 	}
-	a.conns[c] = struct{}{}
-	a.connsByUID[c.peer.caller.UID]++
+	a.connsByUID[caller.UID]++
 	return nil
+}
+
+// uncountConnLocked undoes countConnLocked when the connection ends.
+func (a *Agent) uncountConnLocked(uid uint32) {
+	if a.connsByUID[uid]--; a.connsByUID[uid] <= 0 {
+		delete(a.connsByUID, uid)
+	}
+}
+
+// openConnsLocked counts the open connections to both sockets.
+func (a *Agent) openConnsLocked() int {
+	n := len(a.conns)
+	if a.compat != nil {
+		n += a.compat.conns
+	}
+	return n
 }
 
 func (c *conn) serve() {
@@ -168,9 +195,7 @@ func (c *conn) end() {
 	a := c.a
 	a.mu.Lock()
 	delete(a.conns, c)
-	if a.connsByUID[c.peer.caller.UID]--; a.connsByUID[c.peer.caller.UID] <= 0 {
-		delete(a.connsByUID, c.peer.caller.UID)
-	}
+	a.uncountConnLocked(c.peer.caller.UID)
 	if !a.stopping {
 		for _, g := range c.onDisconnect {
 			if g.State == ipc.StateActive {

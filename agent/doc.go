@@ -151,6 +151,24 @@
 // records stay on disk and the next agent takes them over; without one they
 // are forgotten, and their cgroups stay in place.
 //
+// # The compatibility socket
+//
+// [WithCompat] serves the original orphand's 12-byte protocol on a second
+// listener (package compat reads it; compat.go is its one entry into the
+// agent). A REGISTER becomes a watch group with origin "compat": the
+// record's parent is its spawner (watched like any spawner), the child its
+// one target — and, unlike the watch op's groups, the child with its
+// descendants is placed in a cgroup of its own, nested in the group that
+// holds it, so that the parent's exit kills the child's subtree. The
+// parent must be the sender or one of its descendants, the child a process
+// the sender may signal. An UNREGISTER releases the pair's group; records
+// are numbered in the order sent, so that one that overtakes its REGISTER
+// on the way to the workers still wins (compat_pairs.go). Compat
+// connections count against the same limits as the agent's; compat groups
+// are recorded, restored and listed like every group (Record.Origin and
+// CompatChild; a watch group with a cgroup is loaded on restore as a
+// subtree group is).
+//
 // # Restart
 //
 // The agent may be killed at any instant; docs/restart.md has the whole
@@ -262,8 +280,13 @@
 //	reacquire.go           recorded processes found again: handed-back pidfds, identity
 //	filelimits_linux.go    totals lowered to fit RLIMIT_NOFILE
 //
+//	compat.go              the compatibility socket's entry: WithCompat, its server started and stopped, Admit, Handle
+//	compat_register.go     a REGISTER's processes checked and its group made; an UNREGISTER's release
+//	compat_pairs.go        groups by (parent, child), and the order of records that overtake each other
+//
 // Elsewhere: agent/state (the journal of records), agent/config (the TOML
-// file), and agent/internal/wire (request lines and read deadlines),
+// file), agent/compat (the original orphand's protocol and its server), and
+// agent/internal/wire (request lines and read deadlines),
 // workqueue (the kill workers), ratelog (refusals logged once a minute),
 // crashpoint (test builds' crash points), fdstoreprobe (the fd store's
 // size, asked of systemd) and promexport (the metrics' HTTP server and

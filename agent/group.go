@@ -48,7 +48,21 @@ type Record struct {
 	// reboot, pids and start times (even pidfs inodes) start over and may
 	// name new processes, so none is looked up again.
 	Boot string `json:"boot,omitempty"`
+
+	// Origin is where the group was registered: "" (the agent's socket) or
+	// ipc.OriginCompat, a REGISTER on the compatibility socket: a watch
+	// group whose one target, CompatChild, is held with its descendants in
+	// the cgroup Ref names (compat.go). CompatChild stays when the target
+	// is dropped (it exited while no agent ran): an UNREGISTER still finds
+	// the group by the pair.
+	Origin      string `json:"origin,omitempty"`
+	CompatChild int    `json:"compat_child,omitempty"`
 }
+
+// placed reports whether the group has a place of the backend's (a
+// cgroup, a scope): subtree groups and compat groups. Other watch groups
+// hold their targets by pidfd only.
+func (r *Record) placed() bool { return r.Kind == ipc.KindSubtree || r.Origin == ipc.OriginCompat }
 
 // stateRegistering is the State of a record written before a subtree
 // group's cgroup is created: a restarted agent completes the registration
@@ -126,6 +140,7 @@ func (g *group) wireLocked(members int) ipc.Group {
 
 		Stuck:      !g.stuckSince.IsZero(),
 		StuckSince: g.stuckSince,
+		Origin:     r.Origin,
 	}
 	for _, t := range r.Targets {
 		w.Targets = append(w.Targets, ipc.Process{Pid: t.Pid, StartTime: t.StartTime})
@@ -137,6 +152,19 @@ func (g *group) wireLocked(members int) ipc.Group {
 // ORPHAND_SPAWNER_PID and ORPHAND_EVENT (event: what happened to it).
 func (g *group) logAttrs(event string) []any {
 	return []any{"group", g.ID, "spawner_pid", g.Spawner.Pid, "event", event}
+}
+
+// root is the process at the root of a placed group's cgroup, while the
+// agent holds it: the spawner of a subtree group, the child (the target)
+// of a compat group.
+func (g *group) root() *proctree.Process {
+	if g.Origin == ipc.OriginCompat {
+		if len(g.targetProcs) > 0 {
+			return g.targetProcs[0]
+		}
+		return nil
+	}
+	return g.spawnerProc
 }
 
 // hasEnded reports whether the group reached a final state.

@@ -126,7 +126,7 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 			}
 		}
 	}
-	st.Connections = len(a.conns)
+	st.Connections = a.openConnsLocked()
 	st.Subscribers = len(a.subs)
 	if a.cfg.User {
 		uid := a.host.uid
@@ -137,6 +137,7 @@ func (a *Agent) opStatus(_ context.Context, c *conn, _ ipc.Request, resp *ipc.Re
 	if c.peer.caller.UID == 0 || a.cfg.User {
 		st.Unrecorded = a.unrecordedLocked()
 		slices.Sort(st.Unrecorded)
+		st.Compat = a.compatStatusLocked()
 	}
 	a.mu.Unlock()
 	if c.peer.caller.UID == 0 && a.metrics != nil { // they count every user's groups and requests

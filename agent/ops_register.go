@@ -115,8 +115,8 @@ func (a *Agent) parentLocked(caller policy.Caller, parentID, origin string) (*gr
 		if err != nil {
 			return nil, err
 		}
-		if p.Kind != ipc.KindSubtree {
-			return nil, reqErr(ipc.CodeBadRequest, "group %s is a watch group; only subtree groups can hold nested groups", p.ID)
+		if !p.placed() {
+			return nil, reqErr(ipc.CodeBadRequest, "group %s is a watch group; only groups with a cgroup (subtree and compat groups) can hold nested groups", p.ID)
 		}
 		parent = p
 	} else {

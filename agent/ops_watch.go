@@ -107,7 +107,7 @@ func (a *Agent) opAttach(ctx context.Context, c *conn, req ipc.Request, resp *ip
 	if err != nil {
 		return err
 	}
-	if g.Kind == ipc.KindWatch {
+	if !g.placed() { // a watch group: one more target
 		a.storeFDs(targetsFDName(g.ID), p)
 		w, err := a.attachTarget(caller, g, p)
 		if err != nil {

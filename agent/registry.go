@@ -84,6 +84,9 @@ func (a *Agent) forgetLocked(g *group) {
 		delete(a.groups, g.ID)
 		a.metrics.stateChanged(g.State, "")
 	}
+	if a.compat != nil && g.Origin == ipc.OriginCompat {
+		a.compat.pairs.forgetLocked(g)
+	}
 	if _, lingers := a.lingering[g]; !lingers {
 		a.queueLocked(g.ID, nil)
 	}

@@ -22,7 +22,7 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 	}
 	if g.State == stateRegistering {
 		ref, ok := r.refs[g.ID]
-		if !ok || g.Kind != ipc.KindSubtree {
+		if !ok || !g.placed() {
 			// Cut short before its cgroup existed: nothing was moved.
 			a.mu.Lock()
 			a.queueLocked(g.ID, nil)
@@ -34,8 +34,8 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		r.markRewrite(g)
 		r.st.completed++
 		defer func() {
-			if g.cg != nil && g.spawnerProc != nil {
-				a.completeMove(ctx, g)
+			if root := g.root(); g.cg != nil && root != nil {
+				a.completeMove(ctx, g, root.Pid())
 			}
 		}()
 	}
@@ -48,7 +48,7 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 	}
 	if g.hasEnded() {
 		g.handlesClosed = true
-		if g.Kind == ipc.KindSubtree {
+		if g.placed() {
 			if cg, err := a.backend.Load(ctx, g.Ref); err == nil {
 				g.cg = cg // still to be removed once empty
 			}
@@ -56,7 +56,7 @@ func (r *restoring) group(ctx context.Context, rec Record) *group {
 		r.st.ended++
 		return g
 	}
-	if g.Kind == ipc.KindSubtree {
+	if g.placed() {
 		cg, err := a.loadGroup(ctx, g.Ref)
 		if rc, ok := a.backend.(cgroup.Recreator); ok && isGone(err) {
 			cg, err = r.recreate(ctx, rc, g)
@@ -137,16 +137,17 @@ func (a *Agent) loadGroup(ctx context.Context, ref cgroup.Ref) (cgroup.Group, er
 
 // completeMove finishes the move of a registration cut short: the crash
 // may have come after the cgroup was made but before every process was in
-// it. The spawner, if it is not inside yet, and its descendants that share
-// its cgroup are moved now, then children forked meanwhile. Policy was
-// checked on them before the record was written; what they forked since
-// belongs to the group, as at registration.
-func (a *Agent) completeMove(ctx context.Context, g *group) {
-	origin, err := a.placeOf(g.spawnerProc.Pid())
+// it. The root (the spawner; a compat group's child), if it is not inside
+// yet, and its descendants that share its cgroup are moved now, then
+// children forked meanwhile. Policy was checked on them before the record
+// was written; what they forked since belongs to the group, as at
+// registration.
+func (a *Agent) completeMove(ctx context.Context, g *group, root int) {
+	origin, err := a.placeOf(root)
 	if err != nil || origin == g.Ref.Path || strings.HasPrefix(origin, g.Ref.Path+"/") {
 		return
 	}
-	pids := []int{g.spawnerProc.Pid()}
+	pids := []int{root}
 	for i := 0; i < len(pids); i++ {
 		for _, c := range children(pids[i]) {
 			if path, err := a.placeOf(c); err == nil && path == origin {
@@ -171,8 +172,14 @@ func (a *Agent) completeMove(ctx context.Context, g *group) {
 // the group then counts as gone.
 func (r *restoring) recreate(ctx context.Context, rc cgroup.Recreator, g *group) (cgroup.Group, error) {
 	a := r.a
-	p, how := a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
-	r.st.spawner(how)
+	var p *proctree.Process
+	how := foundExited
+	if g.Origin != ipc.OriginCompat {
+		p, how = a.reacquire(r.handed, spawnerFDName(g.ID), g.Spawner)
+		r.st.spawner(how)
+	} else if len(g.Targets) > 0 { // a compat group's root is its child, its target
+		p, how = a.reacquire(r.handed, targetsFDName(g.ID), g.Targets[0])
+	}
 	if p == nil {
 		a.log.Warn("a group's spawner exited while no agent ran; this backend cannot find what it left behind",
 			"group", g.ID, "backend", a.backend.Name(), "spawner", how)
@@ -183,7 +190,7 @@ func (r *restoring) recreate(ctx context.Context, rc cgroup.Recreator, g *group)
 		spec.Parent = parent.cg
 	}
 	cg, err := rc.CreateWith(ctx, spec, p)
-	if err != nil || g.State != ipc.StateActive || g.On != ipc.OnExit {
+	if err != nil || g.State != ipc.StateActive || g.On != ipc.OnExit || g.Origin == ipc.OriginCompat {
 		p.Close() // the backend holds its own duplicate
 	} else {
 		g.spawnerProc = p

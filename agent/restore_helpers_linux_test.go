@@ -130,6 +130,9 @@ type restartable struct {
 	log     *logBuffer
 	cur     *testAgent
 	durable *Durable
+	// options, when set, gives each agent more options (a compatibility
+	// socket).
+	options func() []Option
 }
 
 func newRestartable(t *testing.T, withFDStore bool) *restartable {
@@ -177,7 +180,11 @@ func (r *restartable) start() *testAgent {
 	c := testConfig()
 	c.OnReady = func() { close(ready) }
 	b := r.backend
-	a, err := New(c, b, log, WithDurable(d))
+	opts := []Option{WithDurable(d)}
+	if r.options != nil {
+		opts = append(opts, r.options()...)
+	}
+	a, err := New(c, b, log, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,14 @@ const (
 	KindWatch   = "watch"   // a watched pid and explicit targets
 )
 
+// Origins of a group (Group.Origin): where it was registered. A group
+// registered over this protocol has no origin.
+const (
+	// OriginCompat: a REGISTER record on the agent's compatibility socket,
+	// the original orphand's 12-byte protocol (docs/compat.md).
+	OriginCompat = "compat"
+)
+
 // Group states.
 const (
 	StateActive   = "active"
@@ -208,6 +216,12 @@ type Group struct {
 	StuckSince time.Time `json:"stuck_since,omitzero"`
 	// Usage is what the group's cgroup used; a dead group's final figures.
 	Usage *Usage `json:"usage,omitempty"`
+	// Origin says where the group was registered: absent for this
+	// protocol's register and watch, OriginCompat for a REGISTER on the
+	// compatibility socket (a watch group whose spawner is the record's
+	// parent and whose one target, the child, is held with its whole
+	// subtree in Cgroup).
+	Origin string `json:"origin,omitempty"`
 }
 
 // Event is one line of a subscription stream.
@@ -250,4 +264,16 @@ type Status struct {
 	// Metrics are the agent's counters since it started, the figures its
 	// Prometheus metrics carry (root only: they cover every user).
 	Metrics *Metrics `json:"metrics,omitempty"`
+	// Compat is the compatibility socket's counters, when it is served;
+	// shown to root only (they count every user's records).
+	Compat *CompatStatus `json:"compat,omitempty"`
+}
+
+// CompatStatus counts what the compatibility socket did since the agent
+// started.
+type CompatStatus struct {
+	Connections int    `json:"connections"` // open now (also counted in Status.Connections)
+	Records     uint64 `json:"records"`     // REGISTER and UNREGISTER records handled
+	Registered  uint64 `json:"registered"`  // groups made by a REGISTER
+	Refused     uint64 `json:"refused"`     // records refused (see the agent's log)
 }

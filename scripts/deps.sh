@@ -42,7 +42,8 @@ fi
 #   rpm lintian                -- package checks
 #   util-linux procps perl python3 -- setpriv, unshare, ps, the Perl and Python examples
 #   zsh fish                   -- orphanctl's completion scripts load in their shells
-PKGS="tini dumb-init catatonit systemd-container mmdebstrap rpm lintian util-linux procps perl python3 hyperfine zsh fish"
+#   gcc libc6-dev              -- e2e/compat compiles the original daemon's C clients
+PKGS="tini dumb-init catatonit systemd-container mmdebstrap rpm lintian util-linux procps perl python3 hyperfine zsh fish gcc libc6-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

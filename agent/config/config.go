@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -50,7 +51,12 @@ type File struct {
 	// MetricsAddress is where Prometheus metrics are served: "HOST:PORT",
 	// or an absolute path for a Unix socket; "" (the default) serves none.
 	MetricsAddress string `toml:"metrics_address"`
-	Limits         Limits `toml:"limits"`
+	// CompatSocket, when set, is where the agent also serves the original
+	// orphand's 12-byte protocol (docs/compat.md); "" leaves it off.
+	// CompatSignal is the polite signal of the groups it makes.
+	CompatSocket string `toml:"compat_socket"`
+	CompatSignal string `toml:"compat_signal"`
+	Limits       Limits `toml:"limits"`
 }
 
 // Limits is the [limits] table. A quota of 0 means unlimited; so does a
@@ -104,6 +110,8 @@ func Default() File {
 		DefaultSignal: signame.Name(a.DefaultSignal),
 		ShutdownGrace: Duration{a.ShutdownGrace},
 		StuckAfter:    Duration{a.StuckAfter},
+		CompatSocket:  "",
+		CompatSignal:  "SIGINT", // the original daemon's
 		Limits: Limits{
 			GroupsPerUID:           a.Limits.GroupsPerUID,
 			GroupsTotal:            a.Limits.GroupsTotal,
@@ -201,8 +209,31 @@ func (f File) Validate() error {
 	if _, err := signame.Parse(f.DefaultSignal); err != nil {
 		return fmt.Errorf("default_signal: %w", err)
 	}
+	if err := f.validateCompat(); err != nil {
+		return err
+	}
 	_, err := f.Agent()
 	return err
+}
+
+// validateCompat checks the compatibility socket's keys.
+func (f File) validateCompat() error {
+	if f.CompatSocket != "" && (!filepath.IsAbs(f.CompatSocket) || filepath.Clean(f.CompatSocket) == filepath.Clean(f.Socket)) {
+		return fmt.Errorf("compat_socket %q: must be an absolute path, other than socket's", f.CompatSocket)
+	}
+	if _, err := signame.Parse(f.CompatSignal); err != nil {
+		return fmt.Errorf("compat_signal: %w", err)
+	}
+	return nil
+}
+
+// CompatSignalNum is CompatSignal as a signal (the file was validated).
+func (f File) CompatSignalNum() syscall.Signal {
+	sig, err := signame.Parse(f.CompatSignal)
+	if err != nil {
+		return syscall.SIGINT
+	}
+	return sig
 }
 
 // Agent returns the agent configuration the file describes (Subreaper and

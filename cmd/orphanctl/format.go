@@ -26,10 +26,28 @@ func writeGroupTable(w io.Writer, groups []ipc.Group, now time.Time) {
 	_, _ = fmt.Fprintln(tw, "ID\tNAME\tKIND\tSTATE\tOWNER\tSPAWNER\tMEMBERS\tAGE\tWHERE")
 	for _, g := range groups {
 		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n",
-			g.ID, orDash(g.Name), g.Kind, stateOf(g), g.OwnerUID, g.Spawner.Pid, g.Members,
+			g.ID, orDash(g.Name), kind(g), stateOf(g), g.OwnerUID, g.Spawner.Pid, g.Members,
 			age(g.Created, now), orDash(where(g)))
 	}
 	_ = tw.Flush()
+}
+
+// kind is the group's kind as the tables show it: with its origin when it
+// has one ("watch/compat": made by a REGISTER on the compatibility socket).
+func kind(g ipc.Group) string {
+	if g.Origin != "" {
+		return g.Kind + "/" + g.Origin
+	}
+	return g.Kind
+}
+
+// origin says where a group came from, for show ("" for the agent's own
+// socket).
+func origin(g *ipc.Group) string {
+	if g.Origin == ipc.OriginCompat {
+		return "the compatibility socket (a REGISTER of the original orphand protocol: the target and its descendants are in the cgroup)"
+	}
+	return g.Origin
 }
 
 // where is the group's place: its systemd unit, else its cgroup.
@@ -51,6 +69,7 @@ func writeGroupDetails(w io.Writer, g *ipc.Group, members []int, now time.Time) 
 	row("id", g.ID)
 	row("name", g.Name)
 	row("kind", g.Kind)
+	row("origin", origin(g))
 	row("state", stateOf(*g))
 	if g.Stuck {
 		row("stuck since", fmt.Sprintf("%s (%s ago): still populated after SIGKILL; the agent keeps killing it, and its log names what holds each process",
@@ -132,6 +151,10 @@ func writeStatus(w io.Writer, st *ipc.Status, socket string) {
 	}
 	row("connections", fmt.Sprintf("%d (%d subscribed)", st.Connections, st.Subscribers))
 	row("uptime", time.Duration(st.Uptime*float64(time.Second)).Round(time.Second).String())
+	if c := st.Compat; c != nil {
+		row("compat socket", fmt.Sprintf("%d connections; %d records handled, %d groups registered, %d refused",
+			c.Connections, c.Records, c.Registered, c.Refused))
+	}
 	if len(st.Unrecorded) > 0 {
 		row("unrecorded", strings.Join(st.Unrecorded, " "))
 	}

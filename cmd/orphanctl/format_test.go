@@ -40,6 +40,20 @@ func TestWriteTree(t *testing.T) {
 	}
 
 	b.Reset()
+	compat := &ipc.Group{
+		ID: "cccccccccccc", Kind: ipc.KindWatch, Origin: ipc.OriginCompat, State: ipc.StateActive,
+		Cgroup: "/orphand/cccccccccccc", Spawner: ipc.Process{Pid: 100}, Targets: []ipc.Process{{Pid: 101}},
+	}
+	writeTree(&b, compat, []proc{{Pid: 101, PPid: 100, Cmd: "sh -c x"}, {Pid: 102, PPid: 101, Cmd: "sleep 9"}})
+	want = `cccccccccccc: watch/compat group, active, /orphand/cccccccccccc
+└─101 sh -c x  ← target
+  └─102 sleep 9
+`
+	if b.String() != want {
+		t.Errorf("compat tree:\n%s\nwant:\n%s", b.String(), want)
+	}
+
+	b.Reset()
 	writeTree(&b, &ipc.Group{ID: "x", Kind: ipc.KindWatch, State: ipc.StateDead}, nil)
 	if !strings.Contains(b.String(), "no live members") {
 		t.Errorf("empty tree: %q", b.String())
@@ -77,12 +91,16 @@ func TestWriteGroupTable(t *testing.T) {
 			ID: "bbbbbbbbbbbb", Kind: ipc.KindWatch, State: ipc.StateDead, OwnerUID: 1000, Spawner: ipc.Process{Pid: 7},
 			Created: now.Add(-3 * time.Hour), Unit: "orphand-bbbbbbbbbbbb.scope",
 		},
+		{
+			ID: "cccccccccccc", Kind: ipc.KindWatch, Origin: ipc.OriginCompat, State: ipc.StateActive, Spawner: ipc.Process{Pid: 8},
+			Created: now, Cgroup: "/orphand/cccccccccccc",
+		},
 	}, now)
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ID") {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], "ID") {
 		t.Fatalf("table:\n%s", b.String())
 	}
-	for _, want := range []string{"web", "1m30s", "/orphand/aaaaaaaaaaaa", "3h00m", "orphand-bbbbbbbbbbbb.scope", "1000"} {
+	for _, want := range []string{"web", "1m30s", "/orphand/aaaaaaaaaaaa", "3h00m", "orphand-bbbbbbbbbbbb.scope", "1000", "watch/compat"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, b.String())
 		}
@@ -97,6 +115,16 @@ func TestWriteGroupDetailsAndStatus(t *testing.T) {
 		Targets: []ipc.Process{{Pid: 8}, {Pid: 9}}, On: ipc.OnDisconnect, Created: now,
 	}, []int{8}, now)
 	for _, want := range []string{"SIGINT, then SIGKILL after 1.5s", "targets:", "8 9", "connection closes", "members:"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("show lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "origin") {
+		t.Errorf("show names an origin for a group of the agent's socket:\n%s", b.String())
+	}
+	b.Reset()
+	writeGroupDetails(&b, &ipc.Group{ID: "c", Kind: ipc.KindWatch, Origin: ipc.OriginCompat, State: ipc.StateActive, Created: now}, nil, now)
+	for _, want := range []string{"origin:", "compatibility socket"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("show lacks %q:\n%s", want, b.String())
 		}

@@ -93,7 +93,7 @@ func writeTree(w io.Writer, g *ipc.Group, procs []proc) {
 	if g.Name != "" {
 		head += " (" + g.Name + ")"
 	}
-	head += fmt.Sprintf(": %s group, %s", g.Kind, g.State)
+	head += fmt.Sprintf(": %s group, %s", kind(*g), g.State)
 	if place := where(*g); place != "" {
 		head += ", " + place
 	}
@@ -128,8 +128,11 @@ func writeTree(w io.Writer, g *ipc.Group, procs []proc) {
 		default:
 			s += p.Cmd
 		}
-		if p.Pid == g.Spawner.Pid {
+		switch {
+		case p.Pid == g.Spawner.Pid:
 			s += "  ← spawner"
+		case g.Origin != "" && len(g.Targets) > 0 && p.Pid == g.Targets[0].Pid:
+			s += "  ← target" // a compat group's child: its spawner, the parent, is outside
 		}
 		return s
 	}

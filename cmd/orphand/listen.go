@@ -13,36 +13,104 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// listen returns the socket systemd passed (socket activation), or else
-// the agent's own listener on path: world-connectable for the system
-// agent, private to its user for a per-user agent.
-func listen(path string, user bool, log *slog.Logger) (net.Listener, error) {
-	lns, err := activation.Listeners()
-	if err != nil {
-		return nil, fmt.Errorf("socket activation: %w", err)
+// compatFDName is the FileDescriptorName= of orphand-compat.socket: the
+// descriptor systemd passes under that name is the compatibility socket,
+// any other the agent's own.
+const compatFDName = "compat"
+
+// listeners are the sockets the agent serves.
+type listeners struct {
+	main   net.Listener
+	compat net.Listener // nil: no compatibility socket
+}
+
+func (l listeners) Close() {
+	if l.main != nil {
+		l.main.Close()
 	}
-	var passed []net.Listener
-	for _, l := range lns {
-		if l != nil {
+	if l.compat != nil {
+		l.compat.Close()
+	}
+}
+
+// listen returns the sockets systemd passed (socket activation) — the
+// agent's, and the compatibility socket, named compatFDName — or else the
+// agent's own listeners on path and, when compatPath is set, on compatPath:
+// world-connectable for the system agent, private to its user for a
+// per-user agent.
+func listen(path, compatPath string, user bool, log *slog.Logger) (listeners, error) {
+	own := listenOwn
+	if user {
+		own = listenPrivate
+	}
+	var passed, passedCompat []net.Listener
+	for _, f := range activation.Files(true) {
+		l, err := net.FileListener(f)
+		name := f.Name()
+		f.Close()
+		if err != nil {
+			log.Warn("ignoring a descriptor passed by systemd that is not a listening socket", "name", name, "err", err)
+			continue
+		}
+		if name == compatFDName {
+			passedCompat = append(passedCompat, l)
+		} else {
 			passed = append(passed, l)
 		}
 	}
-	if len(passed) > 0 {
-		for _, extra := range passed[1:] {
-			log.Warn("ignoring an extra socket passed by systemd", "addr", extra.Addr().String())
-			extra.Close()
-		}
-		if _, ok := passed[0].(*net.UnixListener); !ok {
-			passed[0].Close()
-			return nil, fmt.Errorf("systemd passed a %s socket; orphand serves a Unix stream socket (ListenStream=/run/orphand/orphand.sock)", passed[0].Addr().Network())
-		}
-		log.Info("serving the socket passed by systemd", "addr", passed[0].Addr().String(), "ignored_socket_flag", path)
-		return passed[0], nil
+	var ls listeners
+	var err error
+	if ls.main, err = pick(passed, path, own, "the socket", "ListenStream=/run/orphand/orphand.sock", log); err != nil {
+		closeAll(passedCompat)
+		return ls, err
 	}
-	if user {
-		return listenPrivate(path, log)
+	if len(passedCompat) == 0 && compatPath == "" {
+		return ls, nil
 	}
-	return listenOwn(path, log)
+	if ls.compat, err = pick(passedCompat, compatPath, own, "the compatibility socket", "FileDescriptorName=compat", log); err != nil {
+		ls.Close()
+		return listeners{}, err
+	}
+	if len(passedCompat) == 0 {
+		warnSharedDir(compatPath, log)
+	}
+	return ls, nil
+}
+
+// pick returns the first of the sockets systemd passed for one role
+// (closing the rest), or else listens on path itself with own.
+func pick(passed []net.Listener, path string, own func(string, *slog.Logger) (net.Listener, error), role, unitHint string, log *slog.Logger) (net.Listener, error) {
+	if len(passed) == 0 {
+		return own(path, log)
+	}
+	for _, extra := range passed[1:] {
+		log.Warn("ignoring an extra socket passed by systemd for "+role, "addr", extra.Addr().String())
+		extra.Close()
+	}
+	if _, ok := passed[0].(*net.UnixListener); !ok {
+		passed[0].Close()
+		return nil, fmt.Errorf("systemd passed a %s socket as %s; orphand serves a Unix stream socket (%s)", passed[0].Addr().Network(), role, unitHint)
+	}
+	log.Info("serving "+role+" passed by systemd", "addr", passed[0].Addr().String(), "ignored_path", path)
+	return passed[0], nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
+}
+
+// warnSharedDir warns when the compatibility socket lives in a directory
+// every user may write to (/tmp, where the original daemon put it): while
+// the agent is not listening, any user can put a socket of their own there
+// and receive everyone's records (docs/compat.md).
+func warnSharedDir(path string, log *slog.Logger) {
+	fi, err := os.Stat(filepath.Dir(path))
+	if err == nil && fi.Mode().Perm()&0o002 != 0 {
+		log.Warn("the compatibility socket is in a directory every user may write to: when the agent is not listening, another user can take the path and receive (and drop) every client's records; prefer /run/orphand/compat.sock (docs/compat.md)",
+			"socket", path)
+	}
 }
 
 // listenOwn listens on path: its directory is created; the socket is made

@@ -36,6 +36,11 @@ delegated to the user, or the proc backend (which without root cannot see
 every double fork: the start-up log says so). systemctl --user enable --now
 orphand.socket starts it on the first connection.
 
+With --compat-socket (or a socket passed under FileDescriptorName=compat,
+as orphand-compat.socket does) it also speaks the original orphand's
+12-byte protocol, for its clients (orphand-forkwait.so, the Perl client):
+see docs/compat.md.
+
 On SIGTERM or SIGINT it stops accepting, lets requests in flight finish,
 and exits WITHOUT killing registered groups: their spawners are alive, and
 their records stay in --state-dir. The next start takes them over before it
@@ -60,6 +65,8 @@ Configuration file (TOML; every key optional, unknown keys are errors):
   shutdown_grace = "5s"           # time for requests and kills in flight at stop
   stuck_after    = "10s"          # still populated this long after SIGKILL: reported stuck
   metrics_address = ""            # Prometheus metrics: "HOST:PORT" or a Unix socket path; "" = off
+  compat_socket  = ""             # also serve the original orphand protocol here ("" = off)
+  compat_signal  = "SIGINT"       # its groups' polite signal (then default_grace, SIGKILL)
 
   [limits]                        # quotas: 0 means unlimited; root is exempt per uid
   groups_per_uid      = 1000
@@ -125,6 +132,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		logLevel    = fs.String("log-level", def.LogLevel, "log `LEVEL`: debug, info, warn or error")
 		logFormat   = fs.String("log-format", def.LogFormat, "log `FORMAT`: auto (the journal's native protocol when stderr is the journal, else text), text, json or journal")
 		metricsAddr = fs.String("metrics-address", def.MetricsAddress, "serve Prometheus metrics at http://`ADDR`/metrics: HOST:PORT, or a Unix socket path (default: none)")
+		compatSock  = fs.String("compat-socket", def.CompatSocket, "also serve the original orphand's 12-byte protocol on the Unix socket `PATH` (off by default; see docs/compat.md)")
+		compatSig   = fs.String("compat-signal", def.CompatSignal, "polite `SIGNAL` to the compatibility socket's groups, before the default grace and SIGKILL")
 		showVersion = fs.Bool("version", false, "print the version and exit")
 		user        = fs.Bool("user", false, "run as the per-user agent of the user running it: the default for every user but root (see above)")
 	)
@@ -165,6 +174,8 @@ func parseServe(args []string, stdout, stderr io.Writer) (serveOptions, int, boo
 		{"log-level", logLevel, &file.LogLevel},
 		{"log-format", logFormat, &file.LogFormat},
 		{"metrics-address", metricsAddr, &file.MetricsAddress},
+		{"compat-socket", compatSock, &file.CompatSocket},
+		{"compat-signal", compatSig, &file.CompatSignal},
 	}
 	for _, o := range overrides {
 		if set[o.flag] {
@@ -224,11 +235,12 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 	}
 	defer func() { _ = backend.Close() }()
 
-	ln, err := listen(f.Socket, opts.user, log)
+	lns, err := listen(f.Socket, f.CompatSocket, opts.user, log)
 	if err != nil {
 		return err
 	}
-	defer ln.Close()
+	defer lns.Close()
+	ln := lns.main
 	var agentOpts []agent.Option
 	if f.MetricsAddress != "" {
 		mln, err := listenMetrics(f.MetricsAddress)
@@ -237,6 +249,9 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger) error {
 		}
 		defer mln.Close()
 		agentOpts = append(agentOpts, agent.WithMetrics(mln))
+	}
+	if lns.compat != nil {
+		agentOpts = append(agentOpts, agent.WithCompat(agent.CompatConfig{Listener: lns.compat, Signal: f.CompatSignalNum()}))
 	}
 
 	cfg, err := f.Agent()

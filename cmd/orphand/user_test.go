@@ -22,11 +22,11 @@ func TestListenPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "orphand.sock")
-	ln, err := listen(path, true, log)
+	lns, err := listen(path, "", true, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	defer lns.Close()
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("socket directory %v, %v: want mode 0700", fi.Mode(), err)
 	}
@@ -50,7 +50,7 @@ func TestListenPrivateRefusesAnotherUsersDir(t *testing.T) {
 	if err := os.Chown(dir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	_, err := listen(filepath.Join(dir, "orphand.sock"), true, slog.New(slog.DiscardHandler))
+	_, err := listen(filepath.Join(dir, "orphand.sock"), "", true, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "belongs to uid 65534") {
 		t.Fatalf("listen in uid 65534's directory: %v, want a refusal naming the owner", err)
 	}

@@ -19,6 +19,7 @@ import (
 var (
 	debFiles = []string{
 		"/etc/orphand/orphand.toml",
+		"/lib/systemd/system/orphand-compat.socket",
 		"/lib/systemd/system/orphand.service",
 		"/lib/systemd/system/orphand.socket",
 		"/usr/bin/orphanctl",
@@ -28,6 +29,7 @@ var (
 		"/usr/sbin/orphand",
 		"/usr/share/bash-completion/completions/orphanctl",
 		"/usr/share/doc/orphand/changelog.gz",
+		"/usr/share/doc/orphand/compat.md",
 		"/usr/share/doc/orphand/copyright",
 		"/usr/share/fish/vendor_completions.d/orphanctl.fish",
 		"/usr/share/lintian/overrides/orphand",
@@ -40,12 +42,15 @@ var (
 		"/etc/orphand/orphand.toml",
 		"/usr/bin/orphanctl",
 		"/usr/bin/orphand-init",
+		"/usr/lib/systemd/system/orphand-compat.socket",
 		"/usr/lib/systemd/system/orphand.service",
 		"/usr/lib/systemd/system/orphand.socket",
 		"/usr/lib/systemd/user/orphand.service",
 		"/usr/lib/systemd/user/orphand.socket",
 		"/usr/sbin/orphand",
 		"/usr/share/bash-completion/completions/orphanctl",
+		"/usr/share/doc/orphand",
+		"/usr/share/doc/orphand/compat.md",
 		"/usr/share/fish/vendor_completions.d/orphanctl.fish",
 		"/usr/share/licenses/orphand/LICENSE",
 		"/usr/share/licenses/orphand/copyright",
@@ -261,8 +266,11 @@ func TestRPMPackage(t *testing.T) {
 		}
 		flags[f[0]] = f[1]
 		mode := "-rw-r--r--"
-		if slices.Contains(executables, f[0]) {
+		switch {
+		case slices.Contains(executables, f[0]):
 			mode = "-rwxr-xr-x"
+		case strings.HasPrefix(f[2], "d"):
+			mode = "drwxr-xr-x" // a directory the package owns
 		}
 		if f[2] != mode || f[3] != "root:root" {
 			t.Errorf("%s is %s %s, want %s root:root", f[0], f[2], f[3], mode)

@@ -32,6 +32,7 @@ func TestDebInSystemd(t *testing.T) {
 	t.Run("Hardened", testHardenedOps)
 	t.Run("Observability", testObservability)
 	t.Run("Restart", testRestart)
+	t.Run("Compat", testCompat)
 	t.Run("Upgrade", func(t *testing.T) { testDebUpgrade(t, upgrade) })
 	t.Run("CgroupfsRestart", testCgroupfsRestart)
 	t.Run("Remove", testDebRemove)
@@ -81,6 +82,7 @@ func checkInstalled(t *testing.T, version string) {
 	for _, f := range []string{
 		"/etc/orphand/orphand.toml", "/usr/share/man/man8/orphand.8.gz",
 		"/usr/share/man/man1/orphanctl.1.gz", "/usr/share/bash-completion/completions/orphanctl",
+		"/usr/lib/systemd/system/orphand-compat.socket", "/usr/share/doc/orphand/compat.md",
 	} {
 		if _, err := os.Stat(f); err != nil {
 			t.Errorf("%v", err)
@@ -229,6 +231,9 @@ func testDebUpgrade(t *testing.T, upgrade string) {
 	}
 	checkUpgraded(t, before, upgrade)
 	g.checkSurvived(t, "the upgrade")
+	if got := systemctl("is-active", "orphand-compat.socket"); got != "active" {
+		t.Errorf("orphand-compat.socket, enabled before, is %s after the upgrade", got)
+	}
 }
 
 // checkUpgraded: the agent runs the new binary, restarted by the package's
@@ -251,13 +256,13 @@ func checkUpgraded(t *testing.T, before int, upgrade string) {
 // and state stay until purge.
 func testDebRemove(t *testing.T) {
 	run(t, "dpkg", "-r", "orphand")
-	for _, u := range []string{"orphand.socket", "orphand.service"} {
+	for _, u := range []string{"orphand.socket", "orphand.service", "orphand-compat.socket"} {
 		if got := systemctl("is-active", u); got != "inactive" {
 			t.Errorf("%s is %s after dpkg -r, want inactive", u, got)
 		}
 	}
 	for path, want := range map[string]bool{
-		"/run/orphand/orphand.sock": false, "/usr/sbin/orphand": false, "/usr/bin/orphanctl": false,
+		"/run/orphand/orphand.sock": false, "/run/orphand/compat.sock": false, "/usr/sbin/orphand": false, "/usr/bin/orphanctl": false,
 		"/etc/orphand/orphand.toml": true, "/var/lib/orphand": true,
 	} {
 		if _, err := os.Stat(path); (err == nil) != want {
@@ -311,7 +316,7 @@ func checkNothingLeft(t *testing.T) {
 		})
 	}
 	// Not 'orphand*': the test harness's own unit is orphand-run.service.
-	units := []string{"orphand.service", "orphand.socket", "orphand-*.scope"}
+	units := []string{"orphand.service", "orphand.socket", "orphand-compat.socket", "orphand-*.scope"}
 	if out := systemctl(append([]string{"list-units", "--all", "--plain", "--no-legend"}, units...)...); out != "" {
 		t.Errorf("units left:\n%s", out)
 	}

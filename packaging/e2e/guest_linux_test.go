@@ -61,6 +61,7 @@ func host(t *testing.T) (inside bool) {
 	for from, to := range map[string]string{
 		b.deb: "orphand.deb", b.debUp: "orphand-upgrade.deb",
 		b.rpm: "orphand.rpm", b.rpmUp: "orphand-upgrade.rpm",
+		filepath.Join(repoRoot, compatClientSrc): "client.pl",
 	} {
 		data, err := os.ReadFile(from)
 		if err != nil {

@@ -63,7 +63,7 @@ func TestDebScriptsOffline(t *testing.T) {
 	if err := os.MkdirAll(units, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, u := range []string{"orphand.socket", "orphand.service"} {
+	for _, u := range []string{"orphand.socket", "orphand.service", "orphand-compat.socket"} {
 		b, err := os.ReadFile(filepath.Join(repoRoot, "contrib/systemd", u))
 		if err != nil {
 			t.Fatal(err)
@@ -78,6 +78,8 @@ func TestDebScriptsOffline(t *testing.T) {
 	script := func(name string) string { return filepath.Join("..", "deb", name) }
 	enabled := filepath.Join(root, "etc/systemd/system/sockets.target.wants/orphand.socket")
 	masked := filepath.Join(root, "etc/systemd/system/orphand.socket")
+	compatEnabled := filepath.Join(root, "etc/systemd/system/sockets.target.wants/orphand-compat.socket")
+	compatMasked := filepath.Join(root, "etc/systemd/system/orphand-compat.socket")
 
 	steps := []struct {
 		script string
@@ -87,6 +89,18 @@ func TestDebScriptsOffline(t *testing.T) {
 		{"postinst", []string{"configure", ""}, func(t *testing.T) {
 			if !exists(enabled) {
 				t.Errorf("the first installation did not enable orphand.socket (%s)", enabled)
+			}
+			if exists(compatEnabled) {
+				t.Error("the installation enabled orphand-compat.socket; it is off until an administrator enables it")
+			}
+		}},
+		// The administrator enables the compatibility socket, as docs/compat.md says.
+		{"", nil, func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Dir(compatEnabled), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink("/lib/systemd/system/orphand-compat.socket", compatEnabled); err != nil {
+				t.Fatal(err)
 			}
 		}},
 		// The administrator disables the socket; an upgrade keeps that.
@@ -100,6 +114,9 @@ func TestDebScriptsOffline(t *testing.T) {
 		{"postinst", []string{"configure", "1.0"}, func(t *testing.T) {
 			if exists(enabled) {
 				t.Error("an upgrade re-enabled the socket the administrator had disabled")
+			}
+			if !exists(compatEnabled) {
+				t.Error("an upgrade disabled the compatibility socket the administrator had enabled")
 			}
 		}},
 		{"prerm", []string{"failed-upgrade", "1.0"}, nil},
@@ -125,15 +142,15 @@ func TestDebScriptsOffline(t *testing.T) {
 			}
 		}},
 		{"postrm", []string{"remove"}, func(t *testing.T) {
-			if !exists(masked) {
-				t.Error("remove did not mask orphand.socket (its enablement stays until purge)")
+			if !exists(masked) || !exists(compatMasked) {
+				t.Error("remove did not mask orphand.socket and orphand-compat.socket (their enablement stays until purge)")
 			}
 			if !exists(filepath.Join(root, "var/lib/orphand/record")) {
 				t.Error("remove deleted the agent's state; only purge may")
 			}
 		}},
 		{"postrm", []string{"purge"}, func(t *testing.T) {
-			for _, p := range []string{masked, enabled, "var/lib/orphand", "run/orphand", "etc/orphand"} {
+			for _, p := range []string{masked, enabled, compatMasked, compatEnabled, "var/lib/orphand", "run/orphand", "etc/orphand"} {
 				if !filepath.IsAbs(p) {
 					p = filepath.Join(root, p)
 				}
@@ -193,8 +210,8 @@ func TestRPMScriptsOffline(t *testing.T) {
 			"systemctl daemon-reload\nsystemctl -q is-enabled orphand.socket\nsystemctl start orphand.socket\nsystemctl try-restart orphand.service\n",
 		},
 		{
-			"preun", "0", "systemctl --root=/ disable orphand.socket orphand.service\n",
-			"systemctl disable --now orphand.socket orphand.service\n",
+			"preun", "0", "systemctl --root=/ disable orphand-compat.socket orphand.socket orphand.service\n",
+			"systemctl disable --now orphand-compat.socket orphand.socket orphand.service\n",
 		},
 		{"preun", "1", "", ""},
 		{"postun", "1", "", ""},

@@ -62,6 +62,23 @@ func TestUnitsMatchTheAgent(t *testing.T) {
 		t.Errorf("orphand.socket: WantedBy=%s, want sockets.target", got)
 	}
 
+	// The compatibility socket: in the agent's runtime directory, handed
+	// to orphand.service under the name the agent looks for
+	// (cmd/orphand/listen.go, compatFDName), started by nothing until an
+	// administrator enables it.
+	compat := unitOptions(t, "orphand-compat.socket")
+	for key, want := range map[string]string{
+		"ListenStream": filepath.Join(filepath.Dir(ipc.DefaultSocket), "compat.sock"), "FileDescriptorName": "compat",
+		"Service": "orphand.service", "SocketMode": "0666", "RemoveOnStop": "yes",
+	} {
+		if got := one(t, compat, "Socket", key); got != want {
+			t.Errorf("orphand-compat.socket: %s=%s, want %s", key, got, want)
+		}
+	}
+	if got := one(t, compat, "Install", "WantedBy"); got != "sockets.target" {
+		t.Errorf("orphand-compat.socket: WantedBy=%s, want sockets.target", got)
+	}
+
 	svc := unitOptions(t, "orphand.service")
 	def := config.Default()
 	for key, want := range map[string]string{

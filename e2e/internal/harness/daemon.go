@@ -25,6 +25,9 @@ type Serve struct {
 	// (FDSTORE=1 with pidfds, discarded here) are sent as under systemd.
 	// Otherwise WaitReady closes it once READY=1 has arrived.
 	KeepNotify bool
+	// Extra are more flags of orphand serve, after the usual ones
+	// (--compat-socket PATH).
+	Extra []string
 	// Args, when set, replace the flags after "serve" (a per-user agent
 	// started with its own defaults takes no --socket or --state-dir).
 	Args []string
@@ -79,7 +82,7 @@ func (h *Host) Start(t testing.TB, s Serve) *Daemon {
 			t.Fatal(err)
 		}
 	}
-	d.Cmd = exec.Command(s.Bin, append([]string{"serve"}, args...)...)
+	d.Cmd = exec.Command(s.Bin, append(append([]string{"serve"}, args...), s.Extra...)...)
 	d.Cmd.SysProcAttr = s.SysProcAttr
 	d.Cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="+notifyPath, "GOTRACEBACK=all"), s.Env...)
 	d.Cmd.Stdout, d.Cmd.Stderr = d.Log, d.Log
